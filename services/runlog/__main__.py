@@ -1,0 +1,3 @@
+from services.runlog.server import run
+
+run()

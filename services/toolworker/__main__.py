@@ -1,0 +1,3 @@
+from services.toolworker.server import run
+
+run()

@@ -1,0 +1,142 @@
+"""Shared fixtures: every test run gets its own Postgres schema and Redis key prefix, and cleans them up.
+
+Services under test run as real processes (`python -m services.NAME`) on free ports; `MeshProcess`
+starts one, waits for its gRPC health check to report SERVING, and stops it with SIGTERM.
+"""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as redis
+
+from services.common.serve import health_status
+
+ROOT = Path(__file__).resolve().parents[1]
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+RUN_TAG = uuid.uuid4().hex[:8]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Isolation:
+    """The schema and key prefix of this test run, and the env that points a service at them."""
+
+    schema: str
+    redis_prefix: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def isolation() -> Iterator[Isolation]:
+    schema = f"t_{RUN_TAG}"
+    prefix = f"t:{RUN_TAG}:"
+    env = {
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "AGENTMESH_DB_SCHEMA": schema,
+        "AGENTMESH_REDIS_PREFIX": prefix,
+    }
+
+    async def create() -> None:
+        conn = await asyncpg.connect(DATABASE_URL)
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(DATABASE_URL)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+    asyncio.run(create())
+    yield Isolation(schema, prefix, env)
+    asyncio.run(drop())
+
+
+@pytest.fixture
+async def pg(isolation: Isolation) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the test run's schema."""
+    conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": isolation.schema})
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def rds(isolation: Isolation) -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+class MeshProcess:
+    """One service as a real OS process on a free port."""
+
+    def __init__(self, module: str, env: dict[str, str], port: int | None = None) -> None:
+        self.module = module
+        self.port = port or free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "AGENTMESH_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> "MeshProcess":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module], env=self.env, cwd=ROOT, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.module} exited {self.proc.returncode}: {self.stderr()}")
+            if asyncio.run(health_status(self.addr, timeout=0.5)) == "SERVING":
+                return self
+            time.sleep(0.05)  # polling a readiness condition with a deadline, not a sync sleep
+        self.stop()
+        raise TimeoutError(f"{self.module} not SERVING on {self.addr} within {timeout}s")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def stderr(self) -> str:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            return ""
+        return (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
+
+
+@pytest.fixture
+def start_service(isolation: Isolation) -> Iterator["type[MeshProcess] | object"]:
+    """Start services for one test: start_service("services.router", extra_env) -> MeshProcess."""
+    started: list[MeshProcess] = []
+
+    def start(module: str, env: dict[str, str] | None = None, port: int | None = None) -> MeshProcess:
+        proc = MeshProcess(module, {**isolation.env, **(env or {})}, port).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        if proc.proc is not None and proc.proc.poll() is None:
+            proc.stop()
