@@ -96,5 +96,3 @@ async def health_status(addr: str, service: str = "", timeout: float = 2.0) -> s
         except grpc.aio.AioRpcError:
             return "UNREACHABLE"
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-
-
