@@ -140,3 +140,47 @@ def start_service(isolation: Isolation) -> Iterator["type[MeshProcess] | object"
     for proc in reversed(started):
         if proc.proc is not None and proc.proc.poll() is None:
             proc.stop()
+
+
+SIM_PROVIDERS = ("openai", "anthropic", "gemini", "xai")
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"simulator exited {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)  # polling a readiness condition with a deadline
+    raise TimeoutError(f"simulator not listening on {port}")
+
+
+@pytest.fixture(scope="session")
+def sims() -> Iterator[dict[str, str]]:
+    """All four provider simulators (`python -m sim PROVIDER --port PORT`), provider -> host:port."""
+    procs: list[subprocess.Popen[bytes]] = []
+    addrs: dict[str, str] = {}
+    try:
+        for provider in SIM_PROVIDERS:
+            port = free_port()
+            proc = subprocess.Popen([sys.executable, "-m", "sim", provider, "--port", str(port)], cwd=ROOT)
+            procs.append(proc)
+            _wait_for_port(port, proc)
+            addrs[provider] = f"127.0.0.1:{port}"
+        yield addrs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def sim_env(sims: dict[str, str]) -> dict[str, str]:
+    """Env that points a router at the simulators (and never at a real provider)."""
+    env = {f"AGENTMESH_{p.upper()}_SIM_ADDR": addr for p, addr in sims.items()}
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "XAI_API_KEY"):
+        env[key] = ""
+    return env
