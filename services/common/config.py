@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     tool_claim_idle_s: float = 15.0
     stream_maxlen: int = 100_000
 
+    # run log: JSON fields whose names contain one of these words are redacted before write
+    redact_fields: list[str] = ["api_key", "apikey", "api-key", "authorization", "secret", "password"]
+
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:
