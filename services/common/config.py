@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     tool_max_deliveries: int = 3
     tool_claim_idle_s: float = 15.0
     stream_maxlen: int = 100_000
+    tool_calls_stream: str = "tools:calls"  # under redis_prefix; the scheduler publishes, workers consume
+    turn_timeout_s: float = 300.0  # longest turn: the session lock's TTL and the wait for a busy session
 
     # run log: JSON fields whose names contain one of these words are redacted before write
     redact_fields: list[str] = ["api_key", "apikey", "api-key", "authorization", "secret", "password"]
