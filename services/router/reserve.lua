@@ -1,0 +1,25 @@
+-- Hold a pessimistic cost on every budget scope of one call, or on none if any scope would overspend.
+-- KEYS: the ledger marker, then per scope: its spend key and its holds (sorted set, score = expiry time).
+-- ARGV: member ("<id>:<amount>"), amount, hold ttl in seconds, then per scope: its limit in USD (-1 = none).
+-- Returns 0 when held, i when scope i would overspend, -1 when the ledger must first be rebuilt from Postgres.
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local amount, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local scopes = (#KEYS - 1) / 2
+for i = 1, scopes do
+  local spend, holds, limit = KEYS[2 * i], KEYS[2 * i + 1], tonumber(ARGV[3 + i])
+  redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)  -- holds of routers that died expire here
+  if limit >= 0 then
+    local committed = tonumber(redis.call('GET', spend) or '0') + amount
+    for _, member in ipairs(redis.call('ZRANGE', holds, 0, -1)) do
+      committed = committed + tonumber(string.match(member, ':(.*)$'))
+    end
+    if committed > limit + 1e-12 then return i end
+  end
+end
+for i = 1, scopes do
+  redis.call('ZADD', KEYS[2 * i + 1], now + ttl, ARGV[1])
+  redis.call('EXPIRE', KEYS[2 * i + 1], math.ceil(ttl) + 60)
+end
+return 0
