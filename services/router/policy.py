@@ -157,9 +157,9 @@ class PolicyError(Exception):
     """A policy file that cannot be used; the message names the file and the entry at fault."""
 
 
-def load_policy(path: Path, prices: Collection[str]) -> Policy:
-    """Parse the file; its version is the hash of its bytes, so replicas can tell they agree."""
-    raw = path.read_bytes()
+def load_policy(path: Path, prices: Collection[str], raw: bytes | None = None) -> Policy:
+    """Parse the file; its version is the hash of its bytes, so replicas can tell whether they agree."""
+    raw = path.read_bytes() if raw is None else raw
     try:
         policy = Policy.model_validate(yaml.safe_load(raw), context={"prices": prices})
     except (yaml.YAMLError, ValidationError) as exc:
@@ -171,22 +171,23 @@ def load_policy(path: Path, prices: Collection[str]) -> Policy:
 
 
 class PolicyStore:
-    """The policy in force: reloaded when the file changes (checked per request) or on reload() (SIGHUP)."""
+    """The policy in force, re-read whenever the file's bytes change (one small read per request) or on SIGHUP."""
 
     def __init__(self, path: Path, prices: Collection[str]) -> None:
         self.path, self.prices = path, prices
-        self.mtime = path.stat().st_mtime_ns
         self.policy = load_policy(path, prices)
+        self.seen = self.policy.version
 
     def current(self) -> Policy:
-        if self.path.stat().st_mtime_ns != self.mtime:
-            self.reload()
+        self.reload()
         return self.policy
 
     def reload(self) -> None:
-        self.mtime = self.path.stat().st_mtime_ns
         try:
-            self.policy = load_policy(self.path, self.prices)
-            log.info("policy loaded", extra={"version": self.policy.version})
+            raw = self.path.read_bytes()
+            if (seen := hashlib.sha256(raw).hexdigest()[:12]) != self.seen:
+                self.seen = seen
+                self.policy = load_policy(self.path, self.prices, raw)
+                log.info("policy loaded", extra={"version": seen})
         except (PolicyError, OSError) as exc:
             log.error("policy rejected, keeping version %s: %s", self.policy.version, exc)

@@ -1,0 +1,83 @@
+"""Fixtures of the routing-policy tests: policy files written per test, a fresh Redis key prefix per test."""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Collection
+from pathlib import Path
+
+import pytest
+import redis.asyncio as redis
+
+from agentmesh.v1 import runlog_pb2
+from services.router.ledger import BudgetLedger
+from services.router.limits import EntryLimits
+from services.router.policy import Policy, load_policy
+from services.router.pricing import load_prices
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+ROOT = Path(__file__).resolve().parents[2]
+PRICES = load_prices(ROOT / "services" / "router" / "prices.yaml")
+
+
+@pytest.fixture
+def prefix(isolation) -> str:
+    """A key prefix of its own for each test, inside the run's isolation prefix."""
+    return f"{isolation.redis_prefix}{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def prices() -> Collection[str]:
+    """The entries of the price table (engineer D's prices.yaml)."""
+    return PRICES.models.keys()
+
+
+@pytest.fixture
+def write_policy(tmp_path: Path) -> Callable[[str], Path]:
+    path = tmp_path / "policy.yaml"
+
+    def write(text: str) -> Path:
+        path.write_text(text)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def make_policy(write_policy: Callable[[str], Path]) -> Callable[[str], Policy]:
+    return lambda text: load_policy(write_policy(text), PRICES.models)
+
+
+class SpendLog:
+    """What the run log's GetSpend answers, as lines appended by the test (the run log service is G's area)."""
+
+    def __init__(self) -> None:
+        self.lines: list[runlog_pb2.SpendLine] = []
+        self.calls = 0
+
+    async def __call__(self, request: runlog_pb2.GetSpendRequest) -> runlog_pb2.GetSpendReply:
+        self.calls += 1
+        return runlog_pb2.GetSpendReply(lines=self.lines)
+
+
+@pytest.fixture
+def spend_log() -> SpendLog:
+    return SpendLog()
+
+
+@pytest.fixture
+async def shared_redis() -> AsyncIterator[redis.Redis]:
+    """A client whose pool waits for a free connection, as a router under load needs (the default pool raises)."""
+    client = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(REDIS_URL, max_connections=20))
+    yield client
+    await client.aclose()
+    await client.connection_pool.disconnect()
+
+
+@pytest.fixture
+def ledger(shared_redis: redis.Redis, prefix: str, spend_log: SpendLog) -> BudgetLedger:
+    return BudgetLedger(shared_redis, prefix, spend_log)
+
+
+@pytest.fixture
+def limits(shared_redis: redis.Redis, prefix: str) -> EntryLimits:
+    return EntryLimits(shared_redis, prefix)
