@@ -1,0 +1,54 @@
+"""The run log schema is created by versioned migrations, applied once each, in a schema of its own."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from services.common.config import Settings
+from services.common.stores import connect_postgres
+from services.runlog.migrations import MIGRATIONS_DIR, apply_migrations
+
+
+@pytest.fixture
+async def fresh_pool(isolation) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    """A pool whose schema does not exist yet (the migrations must create it)."""
+    schema = f"{isolation.schema}_m{uuid.uuid4().hex[:6]}"
+    pool = await connect_postgres(Settings(DATABASE_URL=isolation.env["DATABASE_URL"], db_schema=schema))
+    yield pool, schema
+    await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    await pool.close()
+
+
+async def test_migrations_create_the_schema_and_apply_once_when_run_twice(fresh_pool) -> None:
+    pool, schema = fresh_pool
+    versions = sorted(path.stem for path in MIGRATIONS_DIR.glob("[0-9]*.sql"))
+
+    assert await apply_migrations(pool, schema) == versions
+    assert await apply_migrations(pool, schema) == []
+
+    recorded = [row["version"] for row in await pool.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert recorded == versions
+    tables = {row["table_name"] for row in await pool.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)}  # fmt: skip
+    assert {"runs", "events", "session_state", "schema_migrations"} <= tables
+
+
+async def test_concurrent_start_ups_apply_each_migration_once(fresh_pool) -> None:
+    pool, schema = fresh_pool
+    results = await asyncio.gather(*(apply_migrations(pool, schema) for _ in range(3)))
+    assert sorted(len(applied) for applied in results) == [0, 0, len(list(MIGRATIONS_DIR.glob("[0-9]*.sql")))]
+
+
+async def test_events_refuse_update_and_delete(fresh_pool) -> None:
+    pool, schema = fresh_pool
+    await apply_migrations(pool, schema)
+    await pool.execute("INSERT INTO runs (run_id) VALUES ('r1')")
+    await pool.execute("INSERT INTO events (run_id, seq, kind, payload) VALUES ('r1', 1, 'turn_input', '{}')")
+
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await pool.execute("UPDATE events SET payload = '{\"x\": 1}'")
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await pool.execute("DELETE FROM events")
