@@ -1,6 +1,7 @@
 """The provider-neutral view of one model call: what a vendor module translates its wire request into,
 and the outcomes it translates back into its wire reply."""
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,6 +56,14 @@ class ToolCall:
     id: str  # hex digits; each vendor adds its own prefix
     name: str
     arguments: str  # JSON text; malformed only when a scripted structured reply is
+
+    def arguments_object(self) -> dict[str, Any] | None:
+        """The arguments as a JSON object, for vendors whose wire carries an object (None if they are not one)."""
+        try:
+            value = json.loads(self.arguments)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
 @dataclass
