@@ -1,5 +1,10 @@
-"""Wiring of the toolworker service: servicer registration and its dependencies' lifetimes."""
+"""Wiring of the toolworker: the ListTools RPC and the stream consumer, in one process.
 
+On SIGTERM the consumer stops reading and the calls in flight finish before the process exits.
+"""
+
+import asyncio
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -7,17 +12,39 @@ import grpc
 
 from agentmesh.v1 import toolworker_pb2, toolworker_pb2_grpc
 from services.common.config import Settings
-from services.common.serve import main
+from services.common.errors import StartupError
+from services.common.serve import main, rpc
+from services.common.stores import connect_redis
+from services.toolworker.consumer import ToolConsumer
+from services.toolworker.registry import Registry
 
 
 class ToolWorkerServicer(toolworker_pb2_grpc.ToolWorkerServicer):
-    """Filled in by its issue; until then every method answers UNIMPLEMENTED."""
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    @rpc
+    async def ListTools(
+        self, request: toolworker_pb2.ListToolsRequest, context: object
+    ) -> toolworker_pb2.ListToolsReply:
+        return toolworker_pb2.ListToolsReply(tools=[tool.definition for tool in self.registry.tools.values()])
 
 
 @asynccontextmanager
 async def setup(server: grpc.aio.Server, settings: Settings) -> AsyncIterator[list[str]]:
-    toolworker_pb2_grpc.add_ToolWorkerServicer_to_server(ToolWorkerServicer(), server)
-    yield [toolworker_pb2.DESCRIPTOR.services_by_name["ToolWorker"].full_name]
+    try:
+        registry = Registry(importlib.import_module(settings.agents_module).TOOLS)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise StartupError("AGENTMESH_AGENTS_MODULE", f"no TOOLS in {settings.agents_module}: {exc}") from None
+    consumer = ToolConsumer(registry, rds := await connect_redis(settings), settings)
+    consuming = asyncio.create_task(consumer.run())
+    toolworker_pb2_grpc.add_ToolWorkerServicer_to_server(ToolWorkerServicer(registry), server)
+    try:
+        yield [toolworker_pb2.DESCRIPTOR.services_by_name["ToolWorker"].full_name]
+    finally:
+        consumer.stopping.set()
+        await consuming
+        await rds.aclose()
 
 
 def run() -> None:

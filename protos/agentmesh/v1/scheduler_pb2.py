@@ -26,7 +26,7 @@ from agentmesh.v1 import common_pb2 as agentmesh_dot_v1_dot_common__pb2
 from agentmesh.v1 import runlog_pb2 as agentmesh_dot_v1_dot_runlog__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61gentmesh/v1/scheduler.proto\x12\x0c\x61gentmesh.v1\x1a\x19\x61gentmesh/v1/common.proto\x1a\x19\x61gentmesh/v1/runlog.proto\"\x99\x01\n\x0eRunTurnRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08\x63ustomer\x18\x03 \x01(\t\x12\x12\n\ninput_json\x18\x04 \x01(\t\x12\x0e\n\x06run_id\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12\x0e\n\x06prefer\x18\x07 \x03(\t\x12\x0f\n\x07\x65xclude\x18\x08 \x03(\t\"\xf7\x01\n\x0cRunTurnReply\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\'\n\x08outbound\x18\x03 \x03(\x0b\x32\x15.agentmesh.v1.Message\x12\x13\n\x0boutput_json\x18\x04 \x01(\t\x12\"\n\x05usage\x18\x05 \x01(\x0b\x32\x13.agentmesh.v1.Usage\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x15\n\rstate_version\x18\x08 \x01(\x03\x12(\n\x05\x65rror\x18\t \x01(\x0b\x32\x19.agentmesh.v1.ErrorDetail2\x8a\x01\n\tScheduler\x12\x43\n\x07RunTurn\x12\x1c.agentmesh.v1.RunTurnRequest\x1a\x1a.agentmesh.v1.RunTurnReply\x12\x38\n\x06GetRun\x12\x1b.agentmesh.v1.GetRunRequest\x1a\x11.agentmesh.v1.Runb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61gentmesh/v1/scheduler.proto\x12\x0c\x61gentmesh.v1\x1a\x19\x61gentmesh/v1/common.proto\x1a\x19\x61gentmesh/v1/runlog.proto\"\x99\x01\n\x0eRunTurnRequest\x12\r\n\x05\x61gent\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08\x63ustomer\x18\x03 \x01(\t\x12\x12\n\ninput_json\x18\x04 \x01(\t\x12\x0e\n\x06run_id\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12\x0e\n\x06prefer\x18\x07 \x03(\t\x12\x0f\n\x07\x65xclude\x18\x08 \x03(\t\"\xf7\x01\n\x0cRunTurnReply\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\'\n\x08outbound\x18\x03 \x03(\x0b\x32\x15.agentmesh.v1.Message\x12\x13\n\x0boutput_json\x18\x04 \x01(\t\x12\"\n\x05usage\x18\x05 \x01(\x0b\x32\x13.agentmesh.v1.Usage\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\x01\x12\x0e\n\x06status\x18\x07 \x01(\t\x12\x15\n\rstate_version\x18\x08 \x01(\x03\x12(\n\x05\x65rror\x18\t \x01(\x0b\x32\x19.agentmesh.v1.ErrorDetail\"J\n\nAgentState\x12\'\n\x08messages\x18\x01 \x03(\x0b\x32\x15.agentmesh.v1.Message\x12\x13\n\x0btool_rounds\x18\x02 \x01(\x05\x32\x8a\x01\n\tScheduler\x12\x43\n\x07RunTurn\x12\x1c.agentmesh.v1.RunTurnRequest\x1a\x1a.agentmesh.v1.RunTurnReply\x12\x38\n\x06GetRun\x12\x1b.agentmesh.v1.GetRunRequest\x1a\x11.agentmesh.v1.Runb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNTURNREQUEST']._serialized_end=254
   _globals['_RUNTURNREPLY']._serialized_start=257
   _globals['_RUNTURNREPLY']._serialized_end=504
-  _globals['_SCHEDULER']._serialized_start=507
-  _globals['_SCHEDULER']._serialized_end=645
+  _globals['_AGENTSTATE']._serialized_start=506
+  _globals['_AGENTSTATE']._serialized_end=580
+  _globals['_SCHEDULER']._serialized_start=583
+  _globals['_SCHEDULER']._serialized_end=721
 # @@protoc_insertion_point(module_scope)

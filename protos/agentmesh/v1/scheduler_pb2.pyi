@@ -49,3 +49,11 @@ class RunTurnReply(_message.Message):
     state_version: int
     error: _common_pb2.ErrorDetail
     def __init__(self, run_id: _Optional[str] = ..., session_id: _Optional[str] = ..., outbound: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., output_json: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., cost_usd: _Optional[float] = ..., status: _Optional[str] = ..., state_version: _Optional[int] = ..., error: _Optional[_Union[_common_pb2.ErrorDetail, _Mapping]] = ...) -> None: ...
+
+class AgentState(_message.Message):
+    __slots__ = ("messages", "tool_rounds")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    TOOL_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
+    tool_rounds: int
+    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., tool_rounds: _Optional[int] = ...) -> None: ...

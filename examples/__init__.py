@@ -1,0 +1,1 @@
+"""Sample agents and tools that run on the mesh."""

@@ -1,0 +1,90 @@
+"""A tool worker: one consumer in the group that reads the calls stream.
+
+Delivery is at least once: a call left pending by a dead worker is claimed by another (XAUTOCLAIM
+after `tool_claim_idle_s`), while a live worker keeps its own calls fresh so a slow tool is not
+stolen. Idempotency is by call id: the first finished outcome is stored, and a later delivery
+republishes it instead of running the tool again. A call that keeps killing its workers goes to the
+dead-letter stream after `tool_max_deliveries`, and the waiting scheduler gets a typed error.
+"""
+
+import asyncio
+import contextlib
+import os
+import socket
+
+import redis.asyncio as redis
+
+from agentmesh.v1 import common_pb2, toolworker_pb2
+from services.common.config import Settings
+from services.toolworker.registry import Registry, ToolContext
+
+GROUP = "toolworkers"
+RESULT_TTL_S = 24 * 3600  # how long a redelivered call finds its first outcome
+REPLY_TTL_S = 3600  # a reply stream nobody reads any more expires
+CONCURRENCY = 32  # calls in flight per worker
+
+
+class ToolConsumer:
+    def __init__(self, registry: Registry, rds: redis.Redis, settings: Settings) -> None:
+        self.registry, self.rds, self.settings = registry, rds, settings
+        self.stream = settings.redis_prefix + settings.tool_calls_stream
+        self.name = f"{socket.gethostname()}-{os.getpid()}"
+        self.in_flight: dict[bytes, asyncio.Task[None]] = {}
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consumes until `stopping` is set, then lets the calls in flight finish."""
+        with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: another worker created it
+            await self.rds.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        heartbeat = asyncio.create_task(self._keep_claims_fresh())
+        while not self.stopping.is_set():
+            if len(self.in_flight) >= CONCURRENCY:
+                await asyncio.wait(self.in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            for entry_id, fields in await self._next_entries(CONCURRENCY - len(self.in_flight)):
+                if fields:  # a trimmed entry comes back empty
+                    self.in_flight[entry_id] = asyncio.create_task(self._handle(entry_id, fields[b"data"]))
+                    self.in_flight[entry_id].add_done_callback(lambda _, e=entry_id: self.in_flight.pop(e))
+        heartbeat.cancel()
+        await asyncio.gather(*self.in_flight.values())
+
+    async def _next_entries(self, room: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Calls abandoned by a dead worker first, then new ones (blocking for at most a second)."""
+        idle_ms = int(self.settings.tool_claim_idle_s * 1000)
+        _, entries, _ = await self.rds.xautoclaim(self.stream, GROUP, self.name, idle_ms, count=room)
+        if not entries:
+            read = await self.rds.xreadgroup(GROUP, self.name, {self.stream: ">"}, room, block=1000)
+            entries = read[0][1] if read else []
+        return entries
+
+    async def _keep_claims_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tool_claim_idle_s / 3)
+            if self.in_flight:
+                await self.rds.xclaim(self.stream, GROUP, self.name, 0, list(self.in_flight), justid=True)
+
+    async def _handle(self, entry_id: bytes, data: bytes) -> None:
+        call = toolworker_pb2.ToolInvocation.FromString(data)
+        call.timeout_ms = call.timeout_ms or int(self.settings.tool_timeout_s * 1000)
+        outcome = await self._outcome(call, data)
+        async with self.rds.pipeline(transaction=True) as pipe:
+            pipe.xadd(call.reply_stream, {"data": outcome.SerializeToString()}, maxlen=self.settings.stream_maxlen)
+            await pipe.expire(call.reply_stream, REPLY_TTL_S).xack(self.stream, GROUP, entry_id).execute()
+
+    async def _outcome(self, call: toolworker_pb2.ToolInvocation, data: bytes) -> toolworker_pb2.ToolOutcome:
+        prefix, result_key = self.settings.redis_prefix, f"{self.settings.redis_prefix}tools:result:{call.call_id}"
+        if (stored := await self.rds.get(result_key)) is None:
+            counter = f"{prefix}tools:deliveries:{call.call_id}"
+            delivery, _ = await self.rds.pipeline().incr(counter).expire(counter, RESULT_TTL_S).execute()
+            if delivery > self.settings.tool_max_deliveries:
+                await self.rds.xadd(f"{prefix}tools:dead", {"data": data}, maxlen=self.settings.stream_maxlen)
+                message = f"dead-lettered: no worker finished it in {delivery - 1} deliveries"
+                outcome = toolworker_pb2.ToolOutcome(call_id=call.call_id, name=call.name, version=call.version)
+                outcome.error.CopyFrom(common_pb2.ErrorDetail(kind="tool_error", message=message))
+            else:
+                outcome = await self.registry.run(call, ToolContext(call.call_id, self.rds, prefix))
+            outcome.worker, outcome.delivery = self.name, delivery
+            if await self.rds.set(result_key, outcome.SerializeToString(), nx=True, ex=RESULT_TTL_S):
+                return outcome
+            stored = await self.rds.get(result_key)  # another delivery finished first: its outcome stands
+        return toolworker_pb2.ToolOutcome.FromString(stored)
