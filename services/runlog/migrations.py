@@ -7,8 +7,8 @@ import asyncpg
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-async def apply_migrations(pool: asyncpg.Pool, schema: str) -> list[str]:
-    """Create the schema if missing and apply the migrations it lacks; return the versions applied.
+async def apply_migrations(pool: asyncpg.Pool, schema: str) -> None:
+    """Create the schema if missing and apply, in order, the migrations it lacks.
 
     One transaction under an advisory lock, so replicas starting together neither race nor half-apply."""
     async with pool.acquire() as conn, conn.transaction():
@@ -18,10 +18,7 @@ async def apply_migrations(pool: asyncpg.Pool, schema: str) -> list[str]:
             "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz)"
         )
         done = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-        applied = []
         for path in sorted(MIGRATIONS_DIR.glob("[0-9]*.sql")):
             if path.stem not in done:
                 await conn.execute(path.read_text())
                 await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())", path.stem)
-                applied.append(path.stem)
-    return applied

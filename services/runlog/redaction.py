@@ -5,6 +5,7 @@ JSON strings that hold JSON (exact wire bodies, tool arguments and outputs) are 
 
 import json
 import re
+from contextlib import suppress
 from typing import Any
 
 from services.common.config import Settings
@@ -21,8 +22,7 @@ class Redactor:
 
     def json_text(self, text: str) -> str:
         """The JSON text with secrets masked; raises ValueError when it is not JSON."""
-        value = json.loads(text)
-        clean = self._value(value)
+        clean = self._value(value := json.loads(text))
         return text if clean == value else json.dumps(clean)
 
     def _value(self, value: Any, secret_field: bool = False) -> Any:
@@ -36,10 +36,8 @@ class Redactor:
 
     def _text(self, text: str) -> str:
         if text.startswith(("{", "[")):
-            try:
+            with suppress(ValueError):
                 text = self.json_text(text)
-            except ValueError:
-                pass
         for secret in self.secrets:
             text = text.replace(secret, MASK)
         return KEY_PATTERN.sub(MASK, text)
