@@ -2,7 +2,7 @@
 
 Native structured output rather than a forced tool: the answer arrives as an ordinary text block, and a
 forced output tool would stop the model from calling the agent's real tools in the same request.
-Anthropic has no seed parameter, so a request's seed is not sent. Cache reads and writes count as
+The Messages API of this SDK takes neither temperature nor seed, so neither is sent. Cache reads and writes count as
 input tokens too, so that input_tokens means all input, as with the other vendors.
 """
 
@@ -56,7 +56,6 @@ class AnthropicProvider(base.WireProvider):
                 system=system or None,
                 tools=[base.declaration(t, "input_schema") for t in request.tools] or None,
                 output_config=schema and {"format": {"type": "json_schema", "schema": schema}},
-                temperature=request.temperature,
             ),
         )
         text = "".join(block.text for block in message.content if block.type == "text")
