@@ -71,7 +71,9 @@ def _handler(vendor: HttpVendor, endpoint: Endpoint, defaults: Defaults) -> Call
         if plan.latency_ms:
             await asyncio.sleep(plan.latency_ms / 1000)
         if isinstance(plan.outcome, Hang):
-            await asyncio.Event().wait()  # until the client gives up and the server cancels us
+            while (await request.receive())["type"] != "http.disconnect":
+                pass  # never answer: wait until the client gives up
+            return Response(status_code=499)
         if isinstance(plan.outcome, Failure):
             return _error_response(vendor, plan.outcome)
         assert isinstance(plan.outcome, Reply)
