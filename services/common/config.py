@@ -100,5 +100,5 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        name = _ENV_NAMES.get(field, f"AGENTMESH_{field.upper()}")
+        name = field if field.isupper() else _ENV_NAMES.get(field, f"AGENTMESH_{field.upper()}")  # aliases: as is
         raise StartupError(name, first["msg"].removeprefix("Value error, ")) from None
