@@ -251,23 +251,27 @@ def root_is_object(schema: Schema) -> Iterator[tuple[str, str]]:
         yield "#", f"schema must be a JSON Schema of 'type: \"object\"', got 'type: {got!r}'"
 
 
-def _object_depth(schema: Any, root: Schema, seen: frozenset[str]) -> int:
-    """Deepest object nesting, following `$ref` (a recursive reference counts once)."""
+def _object_depth(schema: Any, root: Schema, seen: frozenset[str], memo: dict[str, int]) -> int:
+    """Deepest object nesting, following `$ref` (a recursive reference counts once; each target is measured once)."""
     if not isinstance(schema, dict):
         return 0
     ref = schema.get("$ref")
     if isinstance(ref, str):
-        return 0 if ref in seen else _object_depth(_resolve(root, ref), root, seen | {ref})
+        if ref in seen:
+            return 0
+        if ref not in memo:
+            memo[ref] = _object_depth(_resolve(root, ref), root, seen | {ref}, memo)
+        return memo[ref]
     own = 1 if _is_object(schema) else 0
     children = [*(schema.get("properties") or {}).values(), *(schema.get("anyOf") or []), *(schema.get("oneOf") or [])]
     children += [schema["items"]] if isinstance(schema.get("items"), dict) else []
     children += [schema["additionalProperties"]] if isinstance(schema.get("additionalProperties"), dict) else []
-    return own + max((_object_depth(child, root, seen) for child in children), default=0)
+    return own + max((_object_depth(child, root, seen, memo) for child in children), default=0)
 
 
 def openai_nesting_depth(schema: Schema) -> Iterator[tuple[str, str]]:
     """OpenAI strict: at most 10 levels of object nesting."""
-    depth = _object_depth(schema, schema, frozenset())
+    depth = _object_depth(schema, schema, frozenset({"#"}), {})
     if depth > 10:
         yield "#", f"schema nesting depth {depth} exceeds the limit of 10"
 
@@ -294,27 +298,34 @@ def openai_size_limits(schema: Schema) -> Iterator[tuple[str, str]]:
         yield "#", f"total string length of names, enum and const values is {names}, the limit is 120000"
 
 
-def _cycle(schema: Any, root: Schema, active: tuple[str, ...], pointer: str) -> tuple[str, str] | None:
-    if not isinstance(schema, dict):
-        return None
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#"):
-        if ref in active:
-            return pointer, ref
-        return _cycle(_resolve(root, ref), root, (*active, ref), pointer)
-    for child in walk(schema, pointer, root):
-        if child.schema is not schema and "$ref" in child.schema:
-            found = _cycle(child.schema, root, active, child.pointer)
-            if found:
-                return found
-    return None
+def _refs_inside(schema: Any, pointer: str, root: Schema) -> list[tuple[str, str]]:
+    """(target, pointer of the `$ref` node) for the local references in a schema, not counting its `$defs`."""
+    found = []
+    for node in walk(schema, pointer, root):
+        below = node.pointer[len(pointer) :]
+        ref = node.schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#") and "/$defs/" not in below and "/definitions/" not in below:
+            found.append((ref, node.pointer))
+    return found
 
 
 def no_recursion(schema: Schema) -> Iterator[tuple[str, str]]:
-    """Anthropic native, xAI: no schema may refer to itself through `$ref`."""
-    found = _cycle(schema, schema, ("#",), "#")
-    if found:
-        yield found[0], f"recursive schemas are not supported ($ref {found[1]!r} refers back to an enclosing schema)"
+    """Anthropic native, xAI: no schema may refer to itself through `$ref` (a depth-first search over targets)."""
+    state: dict[str, str] = {}
+
+    def visit(ref: str) -> tuple[str, str] | None:
+        state[ref] = "active"
+        for target, pointer in _refs_inside(_resolve(schema, ref), ref, schema):
+            if state.get(target) == "active":
+                return pointer, target
+            if target not in state and (found := visit(target)):
+                return found
+        state[ref] = "done"
+        return None
+
+    cycle = visit("#")
+    if cycle:
+        yield cycle[0], f"recursive schemas are not supported ($ref {cycle[1]!r} refers back to an enclosing schema)"
 
 
 # ---- dialects -------------------------------------------------------------------------------------------

@@ -64,6 +64,8 @@ def _tool_choice(exchange: Exchange, choice: Json | None) -> None:
 
 
 def messages_request(body: Json, _params: dict[str, str]) -> Exchange:
+    if body.get("stream"):
+        raise WireError("stream: the simulator does not stream; call without stream=true", "stream")
     for field in ("model", "max_tokens", "messages"):
         if field not in body:
             raise WireError(f"{field}: Field required", field)

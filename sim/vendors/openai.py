@@ -66,7 +66,13 @@ def _add_tool(exchange: Exchange, function: Json) -> None:
         exchange.checks.append(SchemaCheck("openai_strict", schema, f"function '{name}'"))
 
 
+def _no_stream(body: Json) -> None:
+    if body.get("stream"):
+        raise WireError("The simulator does not stream: call without stream=true.", "stream")
+
+
 def chat_request(body: Json, _params: dict[str, str]) -> Exchange:
+    _no_stream(body)
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         raise WireError("Missing required parameter: 'messages'.", "messages")
     messages = []
@@ -139,6 +145,7 @@ def _input_item(item: Json) -> Message:
 
 
 def responses_request(body: Json, _params: dict[str, str]) -> Exchange:
+    _no_stream(body)
     raw = body.get("input")
     if raw is None:
         raise WireError("Missing required parameter: 'input'.", "input")
