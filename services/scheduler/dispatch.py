@@ -33,7 +33,7 @@ class ToolDispatch:
         s = self.settings
         deadline = time.monotonic() + s.tool_max_deliveries * (s.tool_timeout_s + s.tool_claim_idle_s) + 1
         while waiting.keys() - outcomes.keys() and (left_ms := int((deadline - time.monotonic()) * 1000)) > 0:
-            for _, entries in await self.rds.xread({self.reply_stream: self.last_id}, block=max(left_ms, 1)) or []:
+            for _, entries in await self.rds.xread({self.reply_stream: self.last_id}, block=min(left_ms, 1000)) or []:
                 for entry_id, fields in entries:
                     self.last_id = entry_id
                     outcome = toolworker_pb2.ToolOutcome.FromString(fields[b"data"])

@@ -82,7 +82,7 @@ class ToolConsumer:
                 outcome = toolworker_pb2.ToolOutcome(call_id=call.call_id, name=call.name, version=call.version)
                 outcome.error.CopyFrom(common_pb2.ErrorDetail(kind="tool_error", message=message))
             else:
-                outcome = await self.registry.run(call, ToolContext(call.call_id, self.rds, prefix))
+                outcome = await self.registry.run(call, ToolContext(call.call_id, call.run_id, self.rds, prefix))
             outcome.worker, outcome.delivery = self.name, delivery
             if await self.rds.set(result_key, outcome.SerializeToString(), nx=True, ex=RESULT_TTL_S):
                 return outcome

@@ -26,6 +26,7 @@ class ToolContext:
     """What a tool may use besides its input: the call id is the idempotency key of its side effects."""
 
     call_id: str
+    run_id: str
     redis: redis.Redis
     redis_prefix: str
 
