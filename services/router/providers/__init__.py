@@ -14,8 +14,7 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
     """One adapter per provider; `.simulated` says which point at sim/. An empty API key counts as unset."""
     providers: dict[str, Provider] = {}
     for name, adapter in ADAPTERS.items():
-        secret = getattr(settings, f"{name}_api_key")
-        key = secret.get_secret_value() if secret else ""
+        key = (secret := getattr(settings, f"{name}_api_key")) and secret.get_secret_value()
         providers[name] = (
             adapter(key, None) if key else adapter("sim-placeholder-key", getattr(settings, f"{name}_sim_addr"))
         )

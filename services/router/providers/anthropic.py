@@ -16,45 +16,37 @@ from services.router.provider import ModelReply, ModelRequest, ProviderError
 from services.router.providers import base
 
 
-def _turns(messages: list[common_pb2.Message]) -> list[dict[str, Any]]:
-    """The conversation without system text; the results of one batch of tool calls form one user turn."""
-    turns: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "tool":
-            result = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
-            if turns and turns[-1]["content"][-1:] and turns[-1]["content"][-1].get("type") == "tool_result":
-                turns[-1]["content"].append(result)
-            else:
-                turns.append({"role": "user", "content": [result]})
-        elif m.role != "system":
-            blocks = [{"type": "text", "text": m.content}] if m.content else []
-            blocks += [
-                {"type": "tool_use", "id": c.call_id, "name": c.name, "input": json.loads(c.arguments_json or "{}")}
-                for c in m.tool_calls
-            ]
-            turns.append({"role": m.role, "content": blocks})
-    return turns
+def _turn(m: common_pb2.Message) -> dict[str, Any]:
+    """One message as one turn; the API itself merges the consecutive user turns of a batch of tool results."""
+    if m.role == "tool":
+        result = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+        return {"role": "user", "content": [result]}
+    blocks = [{"type": "text", "text": m.content}] if m.content else []
+    uses = [
+        {"type": "tool_use", "id": c.call_id, "name": c.name, "input": json.loads(c.arguments_json)}
+        for c in m.tool_calls
+    ]
+    return {"role": m.role, "content": blocks + uses}
 
 
 class AnthropicProvider(base.WireProvider):
     name = "anthropic"
 
-    def __init__(self, api_key: str, sim_addr: str | None = None) -> None:
-        super().__init__(simulated=sim_addr is not None)
+    def connect(self, api_key: str, sim_addr: str | None) -> Any:
         http_client = DefaultAsyncHttpxClient(event_hooks=base.WIRE_HOOKS)
         base_url = f"http://{sim_addr}" if sim_addr else None
-        self.client = AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
+        return AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
 
     async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: base.Exchange) -> ModelReply:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         message = await self.client.messages.create(
             model=request.model,
-            messages=_turns(request.messages),
+            messages=[_turn(m) for m in request.messages if m.role != "system"],
             max_tokens=request.max_output_tokens,
             timeout=request.timeout_s,
             **base.given(
-                system=system or None,
-                tools=[base.declaration(t, "input_schema") for t in request.tools] or None,
+                system=system,
+                tools=[base.declaration(t, "input_schema") for t in request.tools],
                 output_config=schema and {"format": {"type": "json_schema", "schema": schema}},
             ),
         )

@@ -6,8 +6,8 @@ shared client never mix). xai records its request and response protos itself.
 
 Tool names: the wire name is the bare tool name, which every vendor accepts if it matches
 ^[a-zA-Z0-9_-]{1,64}$; the version stays on our side and is put back on each ToolCall from the
-request's tool list. A name outside that pattern, or two versions of one tool in one request
-(ambiguous on the way back), is refused before any call.
+request's tool list. A name outside that pattern is refused before any call; two versions of one tool
+in one request would be ambiguous on the way back, and every vendor rejects duplicate names (bad_request).
 
 Error kinds: the HTTP status decides (429 rate_limited, 401/403 auth, 408 timeout, other 4xx bad_request,
 5xx/529 unavailable); without a status, SDK and httpx2 timeouts are timeout and connection failures
@@ -17,6 +17,7 @@ a schema, and schema_invalid stays the router's verdict on a reply that fails va
 
 import json
 import re
+import uuid
 from abc import abstractmethod
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from services.router.provider import ModelReply, ModelRequest, Provider, Provide
 from services.router.schema import to_wire_schema
 
 WIRE_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+STATUS_KINDS = {429: "rate_limited", 401: "auth", 403: "auth", 408: "timeout"}
 
 
 @dataclass
@@ -63,15 +65,14 @@ def retry_after(value: str | None) -> float | None:
 
 
 def given(**fields: Any) -> dict[str, Any]:
-    """The fields that are set: optional parameters are left off the wire rather than sent as null."""
-    return {key: value for key, value in fields.items() if value is not None}
+    """The fields that are set: absent parameters (None, empty) stay off the wire rather than go as null or ""."""
+    return {key: value for key, value in fields.items() if value not in (None, "", [], {})}
 
 
 def tool_versions(tools: list[common_pb2.ToolDefinition]) -> dict[str, str]:
     """Wire name -> version of each offered tool (see the module docstring)."""
-    names = [t.name for t in tools]
-    if bad := sorted({n for n in names if not WIRE_TOOL_NAME.match(n) or names.count(n) > 1}):
-        raise ProviderError("bad_request", f"tools: names must be unique and match {WIRE_TOOL_NAME.pattern}: {bad}")
+    if bad := [t.name for t in tools if not WIRE_TOOL_NAME.match(t.name)]:
+        raise ProviderError("bad_request", f"tools: names must match {WIRE_TOOL_NAME.pattern}: {bad}")
     return {t.name: t.version for t in tools}
 
 
@@ -80,10 +81,11 @@ def declaration(tool: common_pb2.ToolDefinition, schema_key: str) -> dict[str, A
     return {"name": tool.name, "description": tool.description, schema_key: json.loads(tool.input_schema_json or "{}")}
 
 
-def tool_call(call_id: str, name: str, arguments: Any) -> common_pb2.ToolCall:
-    """A ToolCall from the wire; arguments is JSON text or an already parsed object."""
-    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return common_pb2.ToolCall(call_id=call_id, name=name, arguments_json=text)
+def tool_call(call_id: str | None, name: str | None, arguments: Any) -> common_pb2.ToolCall:
+    """A ToolCall from the wire; arguments is JSON text or a parsed object. A vendor that omits the call id
+    (Gemini may) gets one minted: the mesh dispatches and deduplicates tool calls by id."""
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
+    return common_pb2.ToolCall(call_id=call_id or f"call_{uuid.uuid4().hex}", name=name or "", arguments_json=text)
 
 
 def reply(text: str, calls: list[common_pb2.ToolCall], finish: str, *tokens: int | None) -> ModelReply:
@@ -96,28 +98,29 @@ def reply(text: str, calls: list[common_pb2.ToolCall], finish: str, *tokens: int
 class WireProvider(Provider):
     """An adapter making one SDK call per complete(), recording the exchange, failing only as ProviderError."""
 
-    client: Any
+    def __init__(self, api_key: str, sim_addr: str | None = None) -> None:
+        self.simulated = sim_addr is not None
+        self.client = self.connect(api_key, sim_addr)
 
-    def __init__(self, simulated: bool) -> None:
-        self.simulated = simulated
+    @abstractmethod
+    def connect(self, api_key: str, sim_addr: str | None) -> Any:
+        """The SDK's async client (retries off): the real service, or the simulator at sim_addr (host:port)."""
 
     async def complete(self, request: ModelRequest) -> ModelReply:
-        exchange = Exchange()
-        token = _current.set(exchange)
+        token = _current.set(wire := Exchange())
         try:
             versions = tool_versions(request.tools)
             schema = None if request.output_schema is None else to_wire_schema(self.name, request.output_schema)
-            answer = await self.call(request, schema, exchange)
+            answer = await self.call(request, schema, wire)
         except Exception as exc:
-            kind = exc.kind if isinstance(exc, ProviderError) else self.error_kind(exc, exchange)
+            kind = exc.kind if isinstance(exc, ProviderError) else self.error_kind(exc, wire)
             message = exc.message if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"
-            wire = (exchange.request_body, exchange.response_body, exchange.retry_after_s)
-            raise ProviderError(kind, message, *wire) from exc
+            raise ProviderError(kind, message, wire.request_body, wire.response_body, wire.retry_after_s) from exc
         finally:
             _current.reset(token)
         for call in answer.tool_calls:
             call.version = versions.get(call.name, "")
-        answer.request_body, answer.response_body = exchange.request_body, exchange.response_body
+        answer.request_body, answer.response_body = wire.request_body, wire.response_body
         return answer
 
     @abstractmethod
@@ -131,10 +134,9 @@ class WireProvider(Provider):
 
     def error_kind(self, exc: Exception, exchange: Exchange) -> str:
         """Kind of a failed HTTP SDK call (see the module docstring); 2xx means the reply was unreadable."""
-        if exchange.status is not None:
-            status = exchange.status
-            kinds = {429: "rate_limited", 401: "auth", 403: "auth", 408: "timeout"}
-            return kinds.get(status, "bad_request" if 400 <= status < 500 else "unavailable")
-        if isinstance(exc, httpx2.TimeoutException) or isinstance(exc.__cause__, httpx2.TimeoutException):
-            return "timeout"
-        return "unavailable" if isinstance(exc.__cause__ or exc, httpx2.TransportError) else "bad_request"
+        if (status := exchange.status) is not None:
+            return STATUS_KINDS.get(status, "bad_request" if 400 <= status < 500 else "unavailable")
+        failure = next((e for e in (exc, exc.__cause__) if isinstance(e, httpx2.TransportError)), None)  # SDKs wrap it
+        if failure is None:
+            return "bad_request"
+        return "timeout" if isinstance(failure, httpx2.TimeoutException) else "unavailable"

@@ -3,12 +3,10 @@
 response_json_schema (not response_schema): the dialect-normalized schema goes on the wire exactly as
 the normalizer produced it, while the SDK rewrites a response_schema into its OpenAPI subset first.
 The SDK gets its own httpx2 client so that the recording hooks see the bytes (this also keeps it off
-aiohttp, whose path retries connection errors by itself). Gemini may omit function-call ids; the
-adapter then mints one, because the mesh dispatches and deduplicates tool calls by id.
+aiohttp, whose path retries connection errors by itself).
 """
 
 import json
-import uuid
 from typing import Any
 
 import httpx2
@@ -25,33 +23,33 @@ REFUSALS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION"}
 def _content(m: common_pb2.Message) -> dict[str, Any]:
     if m.role == "tool":  # a function_response must be an object: anything else goes under "output"
         output = json.loads(m.content or "null")
-        output = output if isinstance(output, dict) else {"output": output}
-        return {
-            "role": "user",
-            "parts": [{"function_response": {"id": m.tool_call_id, "name": m.name, "response": output}}],
+        result = {
+            "id": m.tool_call_id,
+            "name": m.name,
+            "response": output if isinstance(output, dict) else {"output": output},
         }
+        return {"role": "user", "parts": [{"function_response": result}]}
     parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
-    parts += [
+    calls = [
         {"function_call": {"id": c.call_id, "name": c.name, "args": json.loads(c.arguments_json)}} for c in m.tool_calls
     ]
-    return {"role": "model" if m.role == "assistant" else "user", "parts": parts}
+    return {"role": "model" if m.role == "assistant" else "user", "parts": parts + calls}
 
 
 class GeminiProvider(base.WireProvider):
     name = "gemini"
 
-    def __init__(self, api_key: str, sim_addr: str | None = None) -> None:
-        super().__init__(simulated=sim_addr is not None)
+    def connect(self, api_key: str, sim_addr: str | None) -> Any:
         self.http = httpx2.AsyncClient(event_hooks=base.WIRE_HOOKS)
         base_url = f"http://{sim_addr}" if sim_addr else None
         options = types.HttpOptions(base_url=base_url, api_version="v1beta", httpx_async_client=self.http)
-        self.client = genai.Client(api_key=api_key, http_options=options)
+        return genai.Client(api_key=api_key, http_options=options)
 
     async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: base.Exchange) -> ModelReply:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         declarations = [base.declaration(t, "parameters_json_schema") for t in request.tools]
         config = base.given(
-            system_instruction=system or None,
+            system_instruction=system,
             tools=[{"function_declarations": declarations}] if declarations else None,
             response_mime_type="application/json" if schema else None,
             response_json_schema=schema,
@@ -67,17 +65,10 @@ class GeminiProvider(base.WireProvider):
         blocked = response.prompt_feedback and response.prompt_feedback.block_reason
         if blocked or finish in REFUSALS or candidate is None:
             raise ProviderError("refused", f"blocked: {blocked or finish or 'no candidate'}")
-        parts = (candidate.content and candidate.content.parts) or []
-        text = "".join(p.text for p in parts if p.text and not p.thought)
-        calls = [
-            base.tool_call(c.id or f"call_{uuid.uuid4().hex}", c.name or "", c.args)
-            for c in response.function_calls or []
-        ]
+        calls = [base.tool_call(c.id, c.name, c.args) for c in response.function_calls or []]
         u = response.usage_metadata or types.GenerateContentResponseUsageMetadata()
-        return base.reply(
-            text, calls, finish, u.prompt_token_count, u.candidates_token_count, u.cached_content_token_count
-        )
+        tokens = (u.prompt_token_count, u.candidates_token_count, u.cached_content_token_count)
+        return base.reply(response.text or "", calls, finish, *tokens)
 
     async def aclose(self) -> None:
-        await self.client.aio.aclose()
-        await self.http.aclose()
+        await self.http.aclose()  # the SDK leaves a client it was given open

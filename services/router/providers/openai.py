@@ -15,35 +15,32 @@ from services.router.schema import is_strict
 
 
 def _message(m: common_pb2.Message) -> dict[str, Any]:
-    if m.role == "tool":
-        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
     calls = [
         {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_json}}
         for c in m.tool_calls
     ]
-    return base.given(role=m.role, content=m.content or None, tool_calls=calls or None)
+    return base.given(role=m.role, content=m.content, tool_calls=calls, tool_call_id=m.tool_call_id)
 
 
 class OpenAIProvider(base.WireProvider):
     name = "openai"
 
-    def __init__(self, api_key: str, sim_addr: str | None = None) -> None:
-        super().__init__(simulated=sim_addr is not None)
+    def connect(self, api_key: str, sim_addr: str | None) -> Any:
         http_client = DefaultAsyncHttpxClient(event_hooks=base.WIRE_HOOKS)
         base_url = f"http://{sim_addr}/v1" if sim_addr else None
-        self.client = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
+        return AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
 
     async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: base.Exchange) -> ModelReply:
         strict = request.output_schema is not None and is_strict(self.name, request.output_schema)
         json_schema = {"name": request.output_name, "schema": schema, "strict": strict}
+        tools = [{"type": "function", "function": base.declaration(t, "parameters")} for t in request.tools]
         completion = await self.client.chat.completions.create(
             model=request.model,
             messages=[_message(m) for m in request.messages],
             max_completion_tokens=request.max_output_tokens,
             timeout=request.timeout_s,
             **base.given(
-                tools=[{"type": "function", "function": base.declaration(t, "parameters")} for t in request.tools]
-                or None,
+                tools=tools,
                 response_format=schema and {"type": "json_schema", "json_schema": json_schema},
                 temperature=request.temperature,
                 seed=request.seed,

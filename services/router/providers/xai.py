@@ -32,28 +32,23 @@ def _message(m: common_pb2.Message) -> chat_pb2.Message:
 class XAIProvider(base.WireProvider):
     name = "xai"
 
-    def __init__(self, api_key: str, sim_addr: str | None = None) -> None:
-        super().__init__(simulated=sim_addr is not None)
-        no_retries = [("grpc.enable_retries", 0)]
-        host, insecure = sim_addr or "api.x.ai", sim_addr is not None
-        self.client = AsyncClient(
-            api_key=api_key, api_host=host, use_insecure_channel=insecure, channel_options=no_retries
-        )
+    def connect(self, api_key: str, sim_addr: str | None) -> Any:
+        channel = {"channel_options": [("grpc.enable_retries", 0)], "use_insecure_channel": sim_addr is not None}
+        return AsyncClient(api_key=api_key, api_host=sim_addr or "api.x.ai", **channel)
 
     async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: base.Exchange) -> ModelReply:
         json_schema = schema and {"format_type": "FORMAT_TYPE_JSON_SCHEMA", "schema": json.dumps(schema)}
         chat = self.client.chat.create(
             model=request.model,
             messages=[_message(m) for m in request.messages],
-            tools=[tool(**base.declaration(t, "parameters")) for t in request.tools] or None,
+            tools=[tool(**base.declaration(t, "parameters")) for t in request.tools],
             response_format=chat_pb2.ResponseFormat(**json_schema) if json_schema else None,
             temperature=request.temperature,
             seed=request.seed,
             max_tokens=request.max_output_tokens,
         )
-        sent = chat_pb2.GetCompletionsRequest(n=1)  # n=1 as sample() sends it
-        sent.MergeFrom(chat.proto)
-        exchange.request_body = json_format.MessageToJson(sent, indent=None)
+        chat.proto.n = 1  # as sample() sends it
+        exchange.request_body = json_format.MessageToJson(chat.proto, indent=None)
         async with asyncio.timeout(request.timeout_s):
             response = await chat.sample()
         exchange.response_body = json_format.MessageToJson(response.proto, indent=None)
