@@ -1,12 +1,15 @@
-"""Dollar budgets shared by every router replica: hold a pessimistic cost before a call, settle the real one after.
+"""The router's shared books: dollar budgets, per-minute quotas and circuit breakers per provider:model.
 
-Redis holds the running spend and the holds in flight (atomic Lua scripts beside this file); the run log in
-Postgres holds every settled attempt, so an empty Redis is rebuilt from it (GetSpend) before the next hold.
+Budgets: a pessimistic cost is held before a call and the real cost settled after; a hold not settled within
+the policy's reservation_ttl_s (its router died) expires. The run log in Postgres keeps every settled attempt,
+so an empty Redis is rebuilt from it (GetSpend) before the next hold. Quotas are token buckets refilled
+continuously; a breaker opens after consecutive failures and lets one probe through after its cooldown.
 """
 
+import json
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,98 +18,92 @@ import redis.asyncio as redis
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agentmesh.v1 import router_pb2, runlog_pb2
-from services.router.policy import Budget, Entry, Policy
+from services.router.policy import Budget, Policy
 
-PERIODS = {"day": 2 * 86400, "month": 32 * 86400, "total": 0}  # period -> ttl of its spend keys (0 = kept)
+PERIODS = {"day": "%Y-%m-%d", "month": "%Y-%m", "total": "all"}  # the id of a scope's spend key in each period
 O200K = bpe_openai.get_encoding("o200k_base")
 SpendSource = Callable[[runlog_pb2.GetSpendRequest], Awaitable[runlog_pb2.GetSpendReply]]
+SCRIPTS = {path.stem: path for path in Path(__file__).parent.glob("*.lua")}
+Hold = tuple[list[str], str]  # the spend and holds keys of every scope, and this hold's member in them
 
 
-def script(client: redis.Redis, name: str):
-    return client.register_script((Path(__file__).parent / f"{name}.lua").read_text())
+def budget_scopes(policy: Policy, customer: str, entries: list[str]) -> dict[str, float | None]:
+    """ "customer:acme:day", "model:openai:gpt-4o:total", ... -> limit in USD (None: unlimited)."""
+    budgets: list[tuple[str, Budget]] = [(f"customer:{customer}", policy.customer(customer))] if customer else []
+    budgets += [(f"model:{entry}", policy.limits(entry)) for entry in entries]
+    return {f"{name}:{period}": getattr(budget, f"{period}_usd") for name, budget in budgets for period in PERIODS}
 
 
-def period_starts(now: datetime) -> dict[str, datetime | None]:
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"day": day, "month": day.replace(day=1), "total": None}
+class Ledger:
+    """The router's shared books in Redis: dollar budgets, per-minute quotas and circuit breakers, each changed
+    only by an atomic Lua script beside this file, so their limits hold across any number of router replicas."""
 
-
-Scope = tuple[str, str, float | None]  # ("customer:acme" | "model:openai:gpt-4o", period, limit in USD or None)
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Money held for one call on each of its scopes, until settled or expired."""
-
-    keys: list[str]  # spend key and holds key, per scope
-    ttls: list[int]
-    member: str
-
-
-def scopes(policy: Policy, customer: str, entries: list[Entry]) -> list[Scope]:
-    """The budget scopes calls to these entries for this customer spend on ("" customer: models only)."""
-    budgets: dict[str, Budget] = {f"customer:{customer}": policy.customer(customer).budget} if customer else {}
-    budgets.update({f"model:{entry.use}": policy.limits(entry).budget for entry in entries})
-    return [(name, period, getattr(budget, period)) for name, budget in budgets.items() for period in PERIODS]
-
-
-class BudgetLedger:
     def __init__(self, client: redis.Redis, prefix: str, spend_source: SpendSource) -> None:
         self.client, self.prefix, self.spend_source = client, prefix, spend_source
-        self.marker = f"{prefix}ledger:built"
-        self._reserve, self._settle, self._rebuild = (script(client, n) for n in ("reserve", "settle", "rebuild"))
+        self.lua = {name: client.register_script(path.read_text()) for name, path in SCRIPTS.items()}
 
-    def _key(self, name: str, period: str, now: datetime) -> str:
-        start = period_starts(now)[period]
-        return f"{self.prefix}spend:{name}:{period}:{start.date() if start else 'all'}"
+    def key(self, scope: str, now: datetime) -> str:
+        return f"{self.prefix}spend:{scope}:{now.strftime(PERIODS[scope.rpartition(':')[2]])}"
 
-    async def reserve(self, policy: Policy, customer: str, entry: Entry, amount: float) -> Hold | str:
-        """Hold `amount` USD on every scope, or return the scope that would overspend (nothing is held then)."""
-        now, held = datetime.now(UTC), scopes(policy, customer, [entry])
-        spend_keys = [self._key(name, period, now) for name, period, _ in held]
-        keys = [k for spend in spend_keys for k in (spend, f"{spend}:holds")]
+    async def reserve(self, policy: Policy, customer: str, entry: str, amount: float) -> Hold | str:
+        """Hold `amount` USD on every scope of the call, or name the scope it would overspend (holding nothing)."""
+        now, scopes = datetime.now(UTC), budget_scopes(policy, customer, [entry])
+        keys = [k for scope in scopes for k in (self.key(scope, now), f"{self.key(scope, now)}:holds")]
         member = f"{uuid.uuid4().hex}:{amount!r}"
-        limits = [-1 if limit is None else limit for *_, limit in held]
-        args = [member, amount, policy.reservation_ttl_s, *limits]
-        while (full := await self._reserve(keys=[self.marker, *keys], args=args)) == -1:
+        args = [member, amount, policy.reservation_ttl_s, *(-1 if v is None else v for v in scopes.values())]
+        while (full := await self.lua["reserve"](keys=[f"{self.prefix}ledger:built", *keys], args=args)) == -1:
             await self.rebuild()
-        if full:
-            return ":".join(held[full - 1][:2])
-        return Hold(keys, [PERIODS[period] for _, period, _ in held], member)
+        return list(scopes)[full - 1] if full else (keys, member)
 
     async def settle(self, hold: Hold, cost_usd: float) -> None:
-        await self._settle(keys=hold.keys, args=[hold.member, cost_usd, *hold.ttls])
+        await self.lua["settle"](keys=hold[0], args=[hold[1], cost_usd])
 
     async def rebuild(self) -> None:
         """Load this day's, this month's and all-time spend per customer and per model from the run log."""
-        now, spend = datetime.now(UTC), {}
-        for period, start in period_starts(now).items():
-            since = Timestamp(seconds=int(start.timestamp())) if start else None
-            for line in (await self.spend_source(runlog_pb2.GetSpendRequest(since=since))).lines:
-                for name in (f"customer:{line.customer}", f"model:{line.provider}:{line.model}"):
-                    key = self._key(name, period, now)
-                    usd, _ = spend.get(key, (0.0, PERIODS[period]))
-                    spend[key] = (usd + line.cost_usd, PERIODS[period])
-        await self._rebuild(keys=[self.marker, *spend], args=[a for pair in spend.values() for a in pair])
+        now, spend = datetime.now(UTC), defaultdict[str, float](float)
+        for name, fmt in PERIODS.items():
+            start = datetime.strptime(now.strftime(fmt), fmt).replace(tzinfo=UTC) if name != "total" else None
+            request = runlog_pb2.GetSpendRequest(since=Timestamp(seconds=int(start.timestamp())) if start else None)
+            for line in (await self.spend_source(request)).lines:
+                for scope in (f"customer:{line.customer}:{name}", f"model:{line.provider}:{line.model}:{name}"):
+                    spend[scope] += line.cost_usd
+        keys = [f"{self.prefix}ledger:built", *(self.key(scope, now) for scope in spend)]
+        await self.lua["rebuild"](keys=keys, args=list(spend.values()))
 
-    async def lines(self, budget_scopes: list[Scope]) -> list[router_pb2.BudgetLine]:
-        """Limit, spend, holds in flight and what is left, per scope (remaining -1 when unlimited)."""
-        now, out = datetime.now(UTC), []
-        for name, period, limit in budget_scopes:
-            key = self._key(name, period, now)
-            spent = float(await self.client.get(key) or 0)
-            holds = await self.client.zrangebyscore(f"{key}:holds", now.timestamp(), "+inf")
+    async def budget(self, policy: Policy, customer: str) -> router_pb2.GetBudgetReply:
+        """Per scope of the customer and of every model the policy routes to or limits: limit (0: none),
+        spend, holds in flight and what is left (-1: unlimited)."""
+        now, out = datetime.now(UTC), router_pb2.GetBudgetReply()
+        entries = dict.fromkeys([*(entry for chain in policy.chains.values() for entry in chain), *policy.models])
+        for scope, limit in budget_scopes(policy, customer, list(entries)).items():
+            spent = float(await self.client.get(self.key(scope, now)) or 0)
+            holds = await self.client.zrangebyscore(f"{self.key(scope, now)}:holds", now.timestamp(), "+inf")
             held = sum(float(member.rpartition(b":")[2]) for member in holds)
-            left = -1.0 if limit is None else max(0.0, limit - spent - held)
-            line = dict(scope=f"{name}:{period}", limit_usd=limit or 0.0, spent_usd=spent, reserved_usd=held)
-            out.append(router_pb2.BudgetLine(**line, remaining_usd=left))
+            line = router_pb2.BudgetLine(scope=scope, limit_usd=limit or 0, spent_usd=spent, reserved_usd=held)
+            line.remaining_usd = -1 if limit is None else max(0.0, limit - spent - held)
+            out.lines.append(line)
         return out
 
+    async def take(self, policy: Policy, entry: str, requests: int, tokens: int) -> tuple[str, int, int]:
+        """Take from this minute's request and token buckets, all or nothing (negative gives back; 0 looks).
+        Returns the bucket that is short ("" when taken) and what is left in each (-1: unlimited)."""
+        limits = policy.limits(entry)
+        keys = [f"{self.prefix}quota:{entry}:{bucket}" for bucket in ("requests", "tokens")]
+        args = [limits.requests_per_min or -1, requests, limits.tokens_per_min or -1, tokens]
+        short, requests_left, tokens_left = await self.lua["quota"](keys=keys, args=args)
+        return ("", "requests", "tokens")[short], requests_left, tokens_left
 
-def estimate_input_tokens(provider: str, request: router_pb2.CompleteRequest) -> int:
+    async def breaker(self, policy: Policy, entry: str, op: str) -> tuple[bool, str]:
+        """op: allow (claims the half-open probe), success, failure, look. Returns (may call, state)."""
+        args = [op, policy.breaker_failures, policy.breaker_cooldown_s, policy.attempt_timeout_s(entry)]
+        allowed, state = await self.lua["breaker"](keys=[f"{self.prefix}breaker:{entry}"], args=args)
+        return bool(allowed), state.decode()
+
+
+def estimate_input_tokens(provider: str, request: router_pb2.CompleteRequest, schema: dict | None = None) -> int:
     """OpenAI's own tokenizer (o200k_base) for OpenAI; elsewhere chars/3, more tokens than those vendors'
-    tokenizers produce for English or JSON (3.5-4 chars a token); plus 8 tokens of framing per message and tool."""
-    parts = [m.content + "".join(c.name + c.arguments_json for c in m.tool_calls) for m in request.messages]
-    parts += [t.name + t.description + t.input_schema_json for t in request.tools] + [request.output_schema_json]
-    text, framing = "".join(parts), 8 * (len(request.messages) + len(request.tools))
-    return framing + (len(O200K.encode_ordinary(text)) if provider == "openai" else len(text) // 3 + 1)
+    tokenizers make of English or JSON (3.5-4 chars a token); plus 8 tokens of framing per message and tool."""
+    texts = [m.content + "".join(c.name + c.arguments_json for c in m.tool_calls) for m in request.messages]
+    texts += [t.name + t.description + t.input_schema_json for t in request.tools]
+    text = "".join(texts) + (json.dumps(schema) if schema else "")
+    return 8 * len(texts) + (len(O200K.encode_ordinary(text)) if provider == "openai" else len(text) // 3 + 1)

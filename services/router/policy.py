@@ -7,90 +7,53 @@ import hashlib
 import logging
 from collections.abc import Collection
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from agentmesh.v1 import router_pb2
-from services.common.errors import MeshError
+from services.common.errors import MeshError, StartupError
 
 log = logging.getLogger(__name__)
 PROVIDERS = ("openai", "anthropic", "gemini", "xai")
 
 
-def _priced(key: str, info: ValidationInfo) -> str:
-    if key.partition(":")[0] not in PROVIDERS or ":" not in key:
-        raise ValueError(f"'{key}' is not provider:model with a provider in {PROVIDERS}")
-    if key not in info.context["prices"]:
-        raise ValueError(f"unknown model '{key}': not in the price table")
-    return key
+def _priced(entry: str, info: ValidationInfo) -> str:
+    if entry not in info.context["prices"]:
+        raise ValueError(f"unknown model '{entry}': no provider:model of that name in the price table")
+    return entry
 
 
-def _provider(pattern: str) -> str:
-    if pattern.partition(":")[0] not in PROVIDERS:
-        raise ValueError(f"'{pattern}' names no provider in {PROVIDERS}")
-    return pattern
+Entry = Annotated[str, AfterValidator(_priced)]  # "provider:model", priced
+Pattern = Annotated[str, Field(pattern=rf"^({'|'.join(PROVIDERS)})(:.+)?$")]  # a provider, or provider:model
 
 
-Priced = Annotated[str, AfterValidator(_priced)]
-Pattern = Annotated[str, AfterValidator(_provider)]  # a provider ("openai") or an entry ("openai:gpt-4o")
+def matches(entry: str, pattern: str) -> bool:
+    return pattern in (entry.partition(":")[0], entry)
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Entry(Strict):
-    """One provider:model to try; timeout_s bounds one attempt on it (the policy's timeout_s when unset)."""
-
-    use: Priced
-    timeout_s: float | None = Field(None, gt=0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, value: Any) -> Any:
-        return {"use": value} if isinstance(value, str) else value
-
-    @property
-    def provider(self) -> str:
-        return self.use.partition(":")[0]
-
-    @property
-    def model(self) -> str:
-        return self.use.partition(":")[2]
-
-    def matches(self, pattern: str) -> bool:
-        return pattern in (self.provider, self.use)
-
-
 class Budget(Strict):
     """Dollar limits per period (UTC day, UTC month, all time); an unset period is unlimited."""
 
-    day: float | None = Field(None, ge=0)
-    month: float | None = Field(None, ge=0)
-    total: float | None = Field(None, ge=0)
+    day_usd: float | None = Field(None, ge=0)
+    month_usd: float | None = Field(None, ge=0)
+    total_usd: float | None = Field(None, ge=0)
 
 
-class Quota(Strict):
-    requests_per_min: int | None = Field(None, gt=0)
-    tokens_per_min: int | None = Field(None, gt=0)
-
-
-class Customer(Strict):
+class Customer(Budget):
     pin: Pattern | None = None  # only matching entries are tried
     exclude: list[Pattern] = []
-    budget: Budget = Budget()
 
 
-class ModelLimits(Strict):
-    budget: Budget = Budget()
-    quota: Quota = Quota()
-
-
-class Breaker(Strict):
-    failures: int = Field(3, gt=0)  # consecutive failures that open the breaker
-    cooldown_s: float = Field(30.0, gt=0)  # open this long, then one probe call (half-open)
+class ModelLimits(Budget):
+    timeout_s: float | None = Field(None, gt=0)  # of one attempt; the policy's timeout_s when unset
+    requests_per_min: int | None = Field(None, gt=0)
+    tokens_per_min: int | None = Field(None, gt=0)
 
 
 class Policy(Strict):
@@ -98,96 +61,82 @@ class Policy(Strict):
 
     chains: dict[str, Annotated[list[Entry], Field(min_length=1)]]
     timeout_s: float = Field(30.0, gt=0)
-    reservation_ttl_s: float = Field(120.0, gt=0)
-    breaker: Breaker = Breaker()
+    reservation_ttl_s: float = Field(120.0, gt=0)  # a hold its router never settled expires after this
+    breaker_failures: int = Field(3, gt=0)  # consecutive failures that open a breaker
+    breaker_cooldown_s: float = Field(30.0, gt=0)  # open this long, then one probe call at a time (half-open)
     customers: dict[str, Customer] = {}
-    models: dict[Priced, ModelLimits] = {}
+    models: dict[Entry, ModelLimits] = {}
     version: str = ""
     _prices: Collection[str]
 
-    @model_validator(mode="after")
-    def _has_default(self) -> "Policy":
-        if "default" not in self.chains:
-            raise ValueError("chains: a 'default' chain is required")
-        return self
+    @field_validator("chains")
+    @classmethod
+    def _has_default(cls, chains: dict[str, list[str]]) -> dict[str, list[str]]:
+        if "default" not in chains:
+            raise ValueError("a 'default' chain is required")
+        return chains
 
     def customer(self, name: str) -> Customer:
         return self.customers.get(name) or self.customers.get("*") or Customer()
 
-    def limits(self, entry: Entry) -> ModelLimits:
-        return self.models.get(entry.use) or ModelLimits()
+    def limits(self, entry: str) -> ModelLimits:
+        return self.models.get(entry) or ModelLimits()
 
-    def plan(self, request: router_pb2.CompleteRequest) -> tuple[list[Entry], list[str]]:
+    def attempt_timeout_s(self, entry: str) -> float:
+        return self.limits(entry).timeout_s or self.timeout_s
+
+    def plan(self, request: router_pb2.CompleteRequest) -> tuple[list[str], list[str]]:
         """The entries to try in order, and why each other one was left out (for CompleteReply.decision)."""
-        if request.model:
-            entries = [self._hint("model", request.model)]
-        elif request.task_class and request.task_class not in self.chains:
+        if request.task_class and request.task_class not in self.chains:
             raise MeshError("bad_request", f"task_class: no chain '{request.task_class}' in {sorted(self.chains)}")
-        else:
-            chain = self.chains[request.task_class or "default"]
-            hinted = [self._hint(f"prefer[{i}]", key) for i, key in enumerate(request.prefer)]
-            preferred = [next((e for e in chain if e.use == hint.use), hint) for hint in hinted]
-            entries = preferred + [e for e in chain if e not in preferred]
+        hints = {"model": request.model} if request.model else {f"prefer[{i}]": e for i, e in enumerate(request.prefer)}
+        for where, entry in hints.items():
+            if entry not in self._prices:
+                raise MeshError("bad_request", f"{where}: unknown model '{entry}': not in the price table", field=where)
+        chain = [request.model] if request.model else [*request.prefer, *self.chains[request.task_class or "default"]]
         customer, kept, notes = self.customer(request.customer), [], []
-        for entry in entries:
-            if customer.pin and not entry.matches(customer.pin):
-                notes.append(f"{entry.use}: customer pinned to {customer.pin}")
-            elif any(map(entry.matches, customer.exclude)):
-                notes.append(f"{entry.use}: excluded for customer {request.customer}")
-            elif any(map(entry.matches, request.exclude)):
-                notes.append(f"{entry.use}: excluded by request")
+        for entry in dict.fromkeys(chain):
+            if customer.pin and not matches(entry, customer.pin):
+                notes.append(f"{entry}: customer pinned to {customer.pin}")
+            elif any(matches(entry, pattern) for pattern in customer.exclude):
+                notes.append(f"{entry}: excluded for customer {request.customer}")
+            elif any(matches(entry, pattern) for pattern in request.exclude):
+                notes.append(f"{entry}: excluded by request")
             else:
                 kept.append(entry)
         return kept, notes
 
-    def _hint(self, field: str, key: str) -> Entry:
-        try:
-            return Entry.model_validate(key, context={"prices": self._prices})
-        except ValidationError as exc:
-            raise MeshError("bad_request", f"{field}: {_first_error(exc)}", field=field) from None
 
-
-def _first_error(exc: ValidationError) -> str:
+def _reason(exc: ValidationError | yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.YAMLError):
+        return str(exc).replace("\n", " ")
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"] if part != "use")
-    return f"{where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}"
-
-
-class PolicyError(Exception):
-    """A policy file that cannot be used; the message names the file and the entry at fault."""
-
-
-def load_policy(path: Path, prices: Collection[str], raw: bytes | None = None) -> Policy:
-    """Parse the file; its version is the hash of its bytes, so replicas can tell whether they agree."""
-    raw = path.read_bytes() if raw is None else raw
-    try:
-        policy = Policy.model_validate(yaml.safe_load(raw), context={"prices": prices})
-    except (yaml.YAMLError, ValidationError) as exc:
-        reason = _first_error(exc) if isinstance(exc, ValidationError) else str(exc).replace("\n", " ")
-        raise PolicyError(f"{path}: {reason}") from None
-    policy = policy.model_copy(update={"version": hashlib.sha256(raw).hexdigest()[:12]})
-    policy._prices = prices
-    return policy
+    return f"{'.'.join(map(str, first['loc'])) or 'top level'}: {first['msg'].removeprefix('Value error, ')}"
 
 
 class PolicyStore:
-    """The policy in force, re-read whenever the file's bytes change (one small read per request) or on SIGHUP."""
+    """The policy in force, re-read whenever the file's bytes change (one small read per request) or on SIGHUP.
+    Its version is the hash of those bytes, so replicas can tell whether they agree."""
 
     def __init__(self, path: Path, prices: Collection[str]) -> None:
         self.path, self.prices = path, prices
-        self.policy = load_policy(path, prices)
-        self.seen = self.policy.version
+        self.policy = self.load(path.read_bytes())
+
+    def load(self, raw: bytes) -> Policy:
+        self.seen = hashlib.sha256(raw).hexdigest()[:12]
+        try:
+            policy = Policy.model_validate(yaml.safe_load(raw), context={"prices": self.prices})
+        except (ValidationError, yaml.YAMLError) as exc:
+            raise StartupError("AGENTMESH_POLICY_PATH", f"{self.path}: {_reason(exc)}") from None
+        policy = policy.model_copy(update={"version": self.seen})
+        policy._prices = self.prices
+        return policy
 
     def current(self) -> Policy:
-        self.reload()
-        return self.policy
-
-    def reload(self) -> None:
         try:
-            raw = self.path.read_bytes()
-            if (seen := hashlib.sha256(raw).hexdigest()[:12]) != self.seen:
-                self.seen = seen
-                self.policy = load_policy(self.path, self.prices, raw)
-                log.info("policy loaded", extra={"version": seen})
-        except (PolicyError, OSError) as exc:
+            if hashlib.sha256(raw := self.path.read_bytes()).hexdigest()[:12] != self.seen:
+                self.policy = self.load(raw)
+                log.info("policy loaded", extra={"version": self.seen})
+        except (StartupError, OSError) as exc:
             log.error("policy rejected, keeping version %s: %s", self.policy.version, exc)
+        return self.policy

@@ -9,9 +9,8 @@ import pytest
 import redis.asyncio as redis
 
 from agentmesh.v1 import runlog_pb2
-from services.router.ledger import BudgetLedger
-from services.router.limits import EntryLimits
-from services.router.policy import Policy, load_policy
+from services.router.ledger import Ledger
+from services.router.policy import Policy, PolicyStore
 from services.router.pricing import load_prices
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -44,7 +43,7 @@ def write_policy(tmp_path: Path) -> Callable[[str], Path]:
 
 @pytest.fixture
 def make_policy(write_policy: Callable[[str], Path]) -> Callable[[str], Policy]:
-    return lambda text: load_policy(write_policy(text), PRICES.models)
+    return lambda text: PolicyStore(write_policy(text), PRICES.models).policy
 
 
 class SpendLog:
@@ -74,10 +73,5 @@ async def shared_redis() -> AsyncIterator[redis.Redis]:
 
 
 @pytest.fixture
-def ledger(shared_redis: redis.Redis, prefix: str, spend_log: SpendLog) -> BudgetLedger:
-    return BudgetLedger(shared_redis, prefix, spend_log)
-
-
-@pytest.fixture
-def limits(shared_redis: redis.Redis, prefix: str) -> EntryLimits:
-    return EntryLimits(shared_redis, prefix)
+def ledger(shared_redis: redis.Redis, prefix: str, spend_log: SpendLog) -> Ledger:
+    return Ledger(shared_redis, prefix, spend_log)

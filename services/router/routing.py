@@ -1,0 +1,108 @@
+"""Failover along the policy's chain: an entry is called only if its budgets, breaker and quota admit it, and a
+failure the next entry need not share (FAILOVER_KINDS, a spent model budget or quota, an open breaker, a schema
+this provider cannot carry) moves on at once, with no sleeping. A spent customer budget ends the request."""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from agentmesh.v1 import common_pb2, router_pb2
+from services.common.errors import MeshError
+from services.router.completion import Completion
+from services.router.ledger import Hold, Ledger, estimate_input_tokens
+from services.router.policy import Policy, PolicyStore
+from services.router.provider import FAILOVER_KINDS
+from services.router.structured import REPAIRS, OutputContract
+
+Outcome = tuple[router_pb2.CompleteReply | MeshError, bool]  # a reply or an error; may the next entry try?
+
+
+@dataclass
+class Routing:
+    """The parts every request shares; each request walks its chain in a Failover of its own."""
+
+    policies: PolicyStore
+    completion: Completion
+    ledger: Ledger
+
+    async def complete(
+        self, request: router_pb2.CompleteRequest, contract: OutputContract | None
+    ) -> router_pb2.CompleteReply:
+        return await Failover(self, self.policies.current(), request, contract).run()
+
+    async def models(self) -> router_pb2.ListModelsReply:
+        """Every priced model: its breaker, what is left of this minute's quota, its prices, simulated or not."""
+        policy, states = self.policies.current(), []
+        for entry, price in self.completion.prices.models.items():
+            provider, _, model = entry.partition(":")
+            state = router_pb2.ModelState(provider=provider, model=model, input_usd_per_mtok=price.input)
+            _, state.breaker = await self.ledger.breaker(policy, entry, "look")
+            _, state.requests_left, state.tokens_left = await self.ledger.take(policy, entry, 0, 0)
+            state.output_usd_per_mtok = price.output
+            state.simulated = getattr(self.completion.providers[provider], "simulated", False)
+            states.append(state)
+        return router_pb2.ListModelsReply(models=states, policy_version=policy.version)
+
+
+@dataclass
+class Failover:
+    """One request on its way along its chain; the notes say why each entry before the chosen one was passed."""
+
+    routing: Routing
+    policy: Policy
+    request: router_pb2.CompleteRequest
+    contract: OutputContract | None
+    attempts: list[router_pb2.Attempt] = field(default_factory=list)
+
+    async def run(self) -> router_pb2.CompleteReply:
+        entries, notes = self.policy.plan(self.request)
+        error = MeshError("unavailable", "no entry of the policy is left to try")
+        for entry in entries:
+            outcome, moves_on = await self.attempt(entry)
+            if isinstance(outcome, router_pb2.CompleteReply):
+                outcome.attempts[:0], outcome.decision = self.attempts, "; ".join([*notes, f"{entry}: chosen"])
+                return outcome
+            error = outcome
+            notes.append(f"{entry}: {error.message}")
+            if not moves_on:
+                break
+        failure = router_pb2.CompleteFailure(attempts=self.attempts, decision="; ".join(notes))
+        raise MeshError(error.kind, f"{error.message} [{failure.decision}]", [failure], **error.metadata)
+
+    async def attempt(self, entry: str) -> Outcome:
+        """Admission by budgets, breaker and quota, then the call. The hold covers the worst case: every call
+        of the repair loop, each with the estimated input, the reply it repairs and max output tokens."""
+        (provider, _, model), out = entry.partition(":"), self.request.max_output_tokens
+        tokens = estimate_input_tokens(provider, self.request, self.contract.schema if self.contract else None) + out
+        calls = 1 + (REPAIRS if self.contract else 0)
+        worst = common_pb2.Usage(input_tokens=calls * tokens, output_tokens=calls * out)
+        cost = self.routing.completion.prices.cost(provider, model, worst)
+        hold = await self.routing.ledger.reserve(self.policy, self.request.customer, entry, cost)
+        if isinstance(hold, str):
+            return MeshError("budget_exhausted", f"budget {hold} is spent", scope=hold), hold.startswith("model:")
+        allowed, breaker = await self.routing.ledger.breaker(self.policy, entry, "allow")
+        short = (await self.routing.ledger.take(self.policy, entry, 1, tokens))[0] if allowed else ""
+        if allowed and not short:
+            return await self.call(entry, hold, tokens)
+        await self.routing.ledger.settle(hold, 0.0)
+        if short:
+            return MeshError("quota_exhausted", f"quota of {short} per minute is used up"), True
+        return MeshError("unavailable", f"breaker {breaker}"), True
+
+    async def call(self, entry: str, hold: Hold, tokens: int) -> Outcome:
+        """complete_on with the entry's timeout; then its real cost, tokens and health go to Redis."""
+        completion = dataclasses.replace(self.routing.completion, timeout_s=self.policy.attempt_timeout_s(entry))
+        number, purpose = len(self.attempts) + 1, "failover" if self.attempts else "initial"
+        try:
+            outcome, tried = await completion.complete_on(entry, self.request, self.contract, number, purpose)
+        except MeshError as exc:
+            failure = exc.detail(router_pb2.CompleteFailure)
+            outcome, tried = exc, list(failure.attempts) if failure else []
+        self.attempts += [] if isinstance(outcome, router_pb2.CompleteReply) else tried
+        await self.routing.ledger.settle(hold, sum(a.cost_usd for a in tried))
+        used = sum(a.usage.input_tokens + a.usage.output_tokens for a in tried)
+        await self.routing.ledger.take(self.policy, entry, 0, used - tokens)  # unused tokens go back
+        meta = outcome.metadata if isinstance(outcome, MeshError) else {}
+        failed = meta.get("provider_kind") in FAILOVER_KINDS
+        if "provider_kind" in meta or not meta:  # the provider answered, or failed: its breaker learns which
+            await self.routing.ledger.breaker(self.policy, entry, "failure" if failed else "success")
+        return outcome, failed or meta.get("field") == "output_type"
