@@ -8,6 +8,7 @@ and answers.
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -55,7 +56,24 @@ def _error_response(vendor: HttpVendor, failure: Failure) -> Response:
     return JSONResponse(vendor.render_error(failure), status_code=failure.status, headers=headers)
 
 
-def _handler(vendor: HttpVendor, endpoint: Endpoint, defaults: Defaults) -> Callable[[Request], Any]:
+async def _hang(request: Request, stopping: asyncio.Event) -> None:
+    """Never answer: wait until the client gives up (disconnects) or the simulator is told to stop."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    waiters = {asyncio.ensure_future(disconnected()), asyncio.ensure_future(stopping.wait())}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _handler(
+    vendor: HttpVendor, endpoint: Endpoint, defaults: Defaults, stopping: asyncio.Event
+) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         try:
             body = await request.json()
@@ -71,9 +89,8 @@ def _handler(vendor: HttpVendor, endpoint: Endpoint, defaults: Defaults) -> Call
         if plan.latency_ms:
             await asyncio.sleep(plan.latency_ms / 1000)
         if isinstance(plan.outcome, Hang):
-            while (await request.receive())["type"] != "http.disconnect":
-                pass  # never answer: wait until the client gives up
-            return Response(status_code=499)
+            await _hang(request, stopping)
+            return _error_response(vendor, Failure(503, "unavailable", "The simulator is shutting down."))
         if isinstance(plan.outcome, Failure):
             return _error_response(vendor, plan.outcome)
         assert isinstance(plan.outcome, Reply)
@@ -82,14 +99,26 @@ def _handler(vendor: HttpVendor, endpoint: Endpoint, defaults: Defaults) -> Call
     return handle
 
 
-def build_app(vendor: HttpVendor, defaults: Defaults) -> Starlette:
-    routes = [Route(e.path, _handler(vendor, e, defaults), methods=["POST"]) for e in vendor.endpoints]
+def build_app(vendor: HttpVendor, defaults: Defaults, stopping: asyncio.Event) -> Starlette:
+    routes = [Route(e.path, _handler(vendor, e, defaults, stopping), methods=["POST"]) for e in vendor.endpoints]
     return Starlette(routes=routes)
 
 
+class _Server(uvicorn.Server):
+    """Tells hanging requests to give up as soon as a stop signal arrives, so SIGTERM is prompt."""
+
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        super().__init__(config)
+        self.stopping = stopping
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        asyncio.get_running_loop().call_soon_threadsafe(self.stopping.set)
+        super().handle_exit(sig, frame)
+
+
 def serve_http(vendor: HttpVendor, host: str, port: int, defaults: Defaults) -> None:
-    """Serve until SIGTERM/SIGINT; hung requests are cancelled after a one-second grace."""
-    config = uvicorn.Config(
-        build_app(vendor, defaults), host=host, port=port, log_level="warning", timeout_graceful_shutdown=1
-    )
-    uvicorn.Server(config).run()
+    """Serve until SIGTERM/SIGINT."""
+    stopping = asyncio.Event()
+    app = build_app(vendor, defaults, stopping)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
+    _Server(config, stopping).run()

@@ -136,8 +136,9 @@ def completion_chunk(reply: Reply, exchange: Exchange) -> chat_pb2.GetChatComple
 
 
 class ChatSimulator(chat_pb2_grpc.ChatServicer):
-    def __init__(self, defaults: Defaults) -> None:
+    def __init__(self, defaults: Defaults, stopping: asyncio.Event) -> None:
         self.defaults = defaults
+        self.stopping = stopping  # set on SIGTERM: hanging calls give up at once, so the stop is prompt
 
     async def _reply(
         self, request: chat_pb2.GetCompletionsRequest, context: grpc.aio.ServicerContext
@@ -150,7 +151,8 @@ class ChatSimulator(chat_pb2_grpc.ChatServicer):
         if plan.latency_ms:
             await asyncio.sleep(plan.latency_ms / 1000)
         if isinstance(plan.outcome, Hang):
-            await asyncio.Event().wait()  # until the client's deadline cancels the call
+            await self.stopping.wait()  # or, first, the client's deadline cancels the call
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "The simulator is shutting down.")
         if isinstance(plan.outcome, Failure):
             failure = plan.outcome
             code = STATUS_CODES.get(
@@ -171,14 +173,14 @@ class ChatSimulator(chat_pb2_grpc.ChatServicer):
 
 async def _serve(host: str, port: int, defaults: Defaults) -> None:
     server = grpc.aio.server()
-    chat_pb2_grpc.add_ChatServicer_to_server(ChatSimulator(defaults), server)
+    stopping = asyncio.Event()
+    chat_pb2_grpc.add_ChatServicer_to_server(ChatSimulator(defaults, stopping), server)
     server.add_insecure_port(f"{host}:{port}")
     await server.start()
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
     await server.stop(grace=0.5)
 
 
