@@ -6,7 +6,9 @@ Handles JSON Schema (draft 2020-12 and the OpenAPI 3.0 subset Gemini uses: upper
 empty arrays and omitted optional properties once the instance is deep enough.
 """
 
+import json
 import math
+import re
 from typing import Any
 
 from sim.patterns import string_matching
@@ -35,6 +37,37 @@ FORMATS = {
     "binary": "sim",
     "password": "secret",
 }
+
+
+HINT_KEYS = {
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength",
+    "pattern", "format", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties",
+}  # fmt: skip
+HINT_BLOCK = re.compile(r"(?:^|\n\n)\{(?P<body>.*)\}\s*$", re.S)
+
+
+def description_hints(description: str) -> dict[str, Any]:
+    """Constraints a dialect cannot carry, written into the description as `{minimum: 1, maxLength: 5}` (the
+    form the official Anthropic SDK's transform_schema uses). A real model reads and mostly follows them,
+    so the simulated one does too."""
+    match = HINT_BLOCK.search(description)
+    if not match:
+        return {}
+    hints: dict[str, Any] = {}
+    for item in re.split(r", (?=\w+: )", match["body"]):
+        key, sep, raw = item.partition(": ")
+        if sep and key in HINT_KEYS:
+            hints[key] = _hint_value(raw.strip())
+    return hints
+
+
+def _hint_value(raw: str) -> Any:
+    if raw in ("True", "False"):
+        return raw == "True"
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
 
 
 class UnsatisfiableSchema(ValueError):
@@ -92,6 +125,8 @@ class InstanceBuilder:
             return f"{key}-{variant}" if variant else key
         if not isinstance(schema, dict):
             raise UnsatisfiableSchema(f"not a schema: {schema!r}")
+        if isinstance(schema.get("description"), str) and "{" in schema["description"]:
+            schema = {**description_hints(schema["description"]), **schema}
         if "$ref" in schema:
             return self.build(resolve(self.root, schema["$ref"]), depth + 1, key, variant)
         if "allOf" in schema:

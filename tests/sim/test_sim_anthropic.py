@@ -5,7 +5,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 LEAD = {
     "type": "object",
@@ -132,3 +132,16 @@ def test_numeric_bounds_in_native_output_schema_are_rejected(client: anthropic.A
 def test_unforced_tools_with_loose_schemas_are_accepted(client: anthropic.Anthropic) -> None:
     bounded = {"name": "t", "input_schema": {"type": "object", "properties": {"n": {"type": "integer", "maximum": 3}}}}
     assert ask(client, "go", tools=[bounded]).stop_reason == "tool_use"
+
+
+class Constrained(BaseModel):
+    age: int = Field(ge=18, le=99, multiple_of=7)
+    tags: list[str] = Field(min_length=3, max_length=4)
+    name: str = Field(min_length=10)
+
+
+def test_constraints_moved_into_descriptions_by_the_sdk_are_followed(client: anthropic.Anthropic) -> None:
+    reply = client.messages.parse(
+        model="claude-sim-1", max_tokens=256, messages=[{"role": "user", "content": "one"}], output_format=Constrained
+    )
+    assert isinstance(reply.parsed_output, Constrained)

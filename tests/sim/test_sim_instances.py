@@ -128,3 +128,16 @@ def test_pattern_strings_match(pattern: str) -> None:
 
     text = string_matching(pattern)
     assert text is not None and re.search(pattern, text)
+
+
+def test_constraints_written_into_descriptions_are_followed() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "age": {"type": "integer", "description": "years\n\n{minimum: 18, multipleOf: 5}"},
+            "code": {"type": "string", "description": "{pattern: ^[A-Z]{3}$}"},
+            "tags": {"type": "array", "items": {"type": "string"}, "description": "{minItems: 2, uniqueItems: True}"},
+        },
+        "required": ["age", "code", "tags"],
+    }
+    assert valid_instance(schema) == {"age": 20, "code": "AAA", "tags": ["tags", "tags-1"]}
