@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 
 import jsonschema
 import pytest
+from conftest import free_port
 
 from agentmesh.v1 import common_pb2
 from services.common.config import Settings
@@ -55,14 +56,17 @@ async def providers(sims: dict[str, str]) -> AsyncIterator[dict[str, Provider]]:
         await provider.aclose()
 
 
-def test_an_api_key_switches_a_provider_from_its_simulator_to_the_real_service() -> None:
-    built = build_providers(Settings(openai_api_key="sk-test", xai_api_key="", gemini_api_key=None))  # type: ignore[call-arg]
+async def test_an_api_key_switches_a_provider_from_its_simulator_to_the_real_service() -> None:
+    keys = {"openai_api_key": "sk-test", "anthropic_api_key": "", "gemini_api_key": "g-test", "xai_api_key": ""}
+    built = build_providers(Settings(**keys))  # type: ignore[arg-type]
     assert {name: p.simulated for name, p in built.items()} == {
         "openai": False,
         "anthropic": True,
-        "gemini": True,
+        "gemini": False,
         "xai": True,
     }
+    for provider in built.values():
+        await provider.aclose()
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -132,10 +136,10 @@ ERRORS = [
     ("#sim refuse", "refused"),
     ("#sim hang", "timeout"),
 ]
+CASES = [(p, d, k) for p in PROVIDERS for d, k in ERRORS if (p, k) != ("xai", "refused")]  # xai: see below
 
 
-@pytest.mark.parametrize(("directive", "kind"), ERRORS, ids=[kind + ":" + d[5:] for d, kind in ERRORS])
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(("provider", "directive", "kind"), CASES, ids=[f"{p}-{k}:{d[5:]}" for p, d, k in CASES])
 async def test_each_failure_maps_to_its_error_kind_with_the_wire_bodies(
     providers: dict[str, Provider], provider: str, directive: str, kind: str
 ) -> None:
@@ -161,3 +165,24 @@ async def test_a_tool_name_the_vendors_would_reject_is_refused_before_any_call(
 
     assert raised.value.kind == "bad_request" and "lookup company@1" in raised.value.message
     assert raised.value.request_body == ""
+
+
+async def test_an_xai_refusal_arrives_as_plain_text_since_the_api_has_no_refusal_signal(
+    providers: dict[str, Provider],
+) -> None:
+    reply = await providers["xai"].complete(ask("xai", "Qualify ACME.\n#sim refuse", output_schema=LEAD))
+
+    assert reply.finish_reason == "REASON_STOP" and "can't help" in reply.text  # the router's validation catches it
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_provider_that_cannot_be_reached_is_unavailable(provider: str) -> None:
+    settings = Settings(**{f"{provider}_sim_addr": f"127.0.0.1:{free_port()}", f"{provider}_api_key": ""})
+    adapter = build_providers(settings)[provider]
+    try:
+        with pytest.raises(ProviderError) as raised:
+            await adapter.complete(ask(provider, "Qualify ACME.", timeout_s=5))
+    finally:
+        await adapter.aclose()
+
+    assert raised.value.kind == "unavailable", raised.value.message
