@@ -24,6 +24,7 @@ from services.common.errors import StartupError
 from services.common.serve import health_status
 
 SERVICES = ["runlog", "router", "toolworker", "scheduler"]
+TIERS = {"sim": 1, "runlog": 1, "router": 2, "toolworker": 2, "scheduler": 3, "gateway": 4}  # stores: 0
 PROVIDERS = ["openai", "anthropic", "gemini", "xai"]
 KEY_NAMES = {
     "openai": "OPENAI_API_KEY",
@@ -44,6 +45,7 @@ class Child:
     note: str = ""
     user: str | None = None
     stop_signal: signal.Signals = signal.SIGTERM
+    tier: int = 0  # stop order: higher tiers (callers) stop first
     ready: Callable[[], Awaitable[bool]] | None = None
     proc: asyncio.subprocess.Process | None = None
     log_path: Path = field(default_factory=Path)
@@ -132,16 +134,16 @@ def plan(settings: Settings, stores: list[PrivateStore], data_dir: Path) -> list
     for provider in simulated:
         addr = getattr(settings, f"{provider}_sim_addr")
         port = addr.rpartition(":")[2]
-        child = Child(f"sim-{provider}", [python, "-m", "sim", provider, "--port", port], addr)
+        child = Child(f"sim-{provider}", [python, "-m", "sim", provider, "--port", port], addr, tier=TIERS["sim"])
         child.note, child.ready = f"simulator: no {KEY_NAMES[provider]} set", lambda a=addr: tcp_open(a)
         children.append(child)
     for service in SERVICES:
         addr = getattr(settings, f"{service}_addr")
-        child = Child(service, [python, "-m", f"services.{service}"], addr, "gRPC")
+        child = Child(service, [python, "-m", f"services.{service}"], addr, "gRPC", tier=TIERS[service])
         child.ready = lambda a=addr: grpc_serving(a)
         children.append(child)
     url = f"http://{settings.gateway_addr}"
-    gateway = Child("gateway", [python, "-m", "gateway"], settings.gateway_addr, f"REST, {url}")
+    gateway = Child("gateway", [python, "-m", "gateway"], settings.gateway_addr, f"REST, {url}", tier=TIERS["gateway"])
     gateway.ready = lambda: http_healthy(f"{url}/healthz")
     return [*children, gateway]
 
@@ -234,23 +236,27 @@ class Mesh:
         return waits[next(iter(done))]
 
     async def stop(self) -> list[str]:
-        """Stop every child, callers first; the problems seen (non-zero exits, kills), one line each."""
-        problems = []
-        grace = self.settings.shutdown_grace_s + 5
-        for child in reversed(self.children):
-            proc = child.proc
-            if proc is None:
-                continue
-            if proc.returncode is None:
-                proc.send_signal(child.stop_signal)
-                try:
-                    await asyncio.wait_for(proc.wait(), grace)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
-                    problems.append(f"{child.name} did not stop within {grace:.0f}s and was killed")
-                    continue
-            if proc.returncode not in (0, -child.stop_signal):
-                problems.append(f"{child.name} exited with code {proc.returncode}: {child.last_line()}")
+        """Stop every child, callers before what they call (same tier at once); the problems seen, one line each."""
+        problems: list[str] = []
+        for tier in sorted({child.tier for child in self.children}, reverse=True):
+            stopping = [self._stop_child(child) for child in self.children if child.tier == tier]
+            problems += [problem for problem in await asyncio.gather(*stopping) if problem]
         self.children = []
         return problems
+
+    async def _stop_child(self, child: Child) -> str | None:
+        proc = child.proc
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            proc.send_signal(child.stop_signal)
+            grace = self.settings.shutdown_grace_s + 5
+            try:
+                await asyncio.wait_for(proc.wait(), grace)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+                return f"{child.name} did not stop within {grace:.0f}s and was killed"
+        if proc.returncode not in (0, -child.stop_signal):
+            return f"{child.name} exited with code {proc.returncode}: {child.last_line()}"
+        return None
