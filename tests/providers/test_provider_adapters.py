@@ -2,15 +2,18 @@
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any, Literal
 
 import jsonschema
 import pytest
 from conftest import free_port
+from pydantic import BaseModel, Field
 
 from agentmesh.v1 import common_pb2
 from services.common.config import Settings
 from services.router.provider import ModelRequest, Provider, ProviderError
 from services.router.providers import build_providers
+from services.router.schema import to_wire_schema
 
 PROVIDERS = ("openai", "anthropic", "gemini", "xai")
 MODEL = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-5-5", "gemini": "gemini-2.5-flash", "xai": "grok-4"}
@@ -95,6 +98,63 @@ async def test_structured_output_sends_the_schema_and_returns_json_that_fits_it(
 
     jsonschema.validate(json.loads(reply.text), LEAD)
     assert "employees" in reply.request_body and "silver" in reply.request_body
+
+
+def wire_schema(provider: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Where each vendor's request body carries the output schema."""
+    if provider == "openai":
+        return body["response_format"]["json_schema"]["schema"]
+    if provider == "anthropic":
+        return body["output_config"]["format"]["schema"]
+    if provider == "gemini":
+        return body["generationConfig"]["responseJsonSchema"]
+    return json.loads(body["responseFormat"]["schema"])
+
+
+class Contact(BaseModel):
+    name: str = Field(min_length=2)
+    email: str | None = None
+
+
+class Lead(BaseModel):
+    company: str
+    tier: Literal["gold", "silver"] = "silver"
+    contacts: list[Contact]
+
+
+class Scores(BaseModel):
+    by_signal: dict[str, int]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_pydantic_schema_goes_out_in_the_provider_dialect_and_the_reply_validates(
+    providers: dict[str, Provider], provider: str
+) -> None:
+    """Raw, this schema breaks the dialects ($defs and $ref, optional fields, defaults, length bounds)."""
+    schema = Lead.model_json_schema()
+    reply = await providers[provider].complete(ask(provider, "Qualify ACME.", output_schema=schema, output_name="lead"))
+
+    Lead.model_validate_json(reply.text)
+    assert wire_schema(provider, json.loads(reply.request_body)) == to_wire_schema(provider, schema)
+
+
+async def test_openai_carries_a_free_form_object_in_non_strict_mode(providers: dict[str, Provider]) -> None:
+    request = ask("openai", "Score ACME.", output_schema=Scores.model_json_schema(), output_name="scores")
+    reply = await providers["openai"].complete(request)
+
+    Scores.model_validate_json(reply.text)
+    assert json.loads(reply.request_body)["response_format"]["json_schema"]["strict"] is False
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "xai"])
+async def test_a_schema_the_dialect_cannot_carry_is_refused_before_any_call(
+    providers: dict[str, Provider], provider: str
+) -> None:
+    with pytest.raises(ProviderError) as raised:
+        await providers[provider].complete(ask(provider, "Score ACME.", output_schema=Scores.model_json_schema()))
+
+    assert raised.value.kind == "bad_request" and "free-form" in raised.value.message
+    assert raised.value.request_body == ""
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

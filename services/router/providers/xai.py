@@ -26,7 +26,7 @@ KINDS |= {"PERMISSION_DENIED": "auth"} | dict.fromkeys(("UNAVAILABLE", "INTERNAL
 def _message(m: common_pb2.Message) -> chat_pb2.Message:
     calls = [{"id": c.call_id, "function": {"name": c.name, "arguments": c.arguments_json}} for c in m.tool_calls]
     role, content = chat_pb2.MessageRole.Value(f"ROLE_{m.role.upper()}"), [{"text": m.content}] if m.content else []
-    return chat_pb2.Message(role=role, content=content, tool_calls=calls, tool_call_id=m.tool_call_id)
+    return chat_pb2.Message(**base.given(role=role, content=content, tool_calls=calls, tool_call_id=m.tool_call_id))
 
 
 class XAIProvider(base.WireProvider):
