@@ -70,11 +70,11 @@ def tool_round(messages: list[Message]) -> int:
 def _fault(exchange: Exchange, script: Script, defaults: Defaults) -> str | None:
     """'malformed', 'invalid' or None for this attempt at a structured reply."""
     for key in ("malformed", "invalid"):
-        if key in script and attempt_number(exchange.messages, script.origin(key)) <= int(script.get(key)):  # type: ignore[arg-type]
+        if key in script and attempt_number(exchange.messages, script.origin(key)) <= (script.number(key) or 0):
             return key
     digest = _messages_digest(exchange.messages)
     for key in ("malformed", "invalid"):
-        rate = float(script.get(f"{key}_rate", getattr(defaults, f"{key}_rate")))  # type: ignore[arg-type]
+        rate = script.number(f"{key}_rate", getattr(defaults, f"{key}_rate"))
         if rate and _chance(digest, key) < rate:
             return key
     return None
@@ -117,7 +117,7 @@ def _calls(exchange: Exchange, script: Script) -> list[str]:
         return []
     round_ = tool_round(exchange.messages)
     if "tools" in script:
-        groups: tuple[tuple[str, ...], ...] = script.get("tools")  # type: ignore[assignment]
+        groups = script.tool_rounds() or ()
         names = list(groups[round_]) if round_ < len(groups) else []
     else:
         names = offered if round_ == 0 else []
@@ -162,15 +162,14 @@ def _input_tokens(exchange: Exchange) -> int:
 
 
 def _scripted_failure(script: Script) -> Failure | None:
-    if script.get("auth"):
+    if script.flag("auth"):
         return Failure(401, "auth", "Invalid API key (simulated).")
-    status = script.get("status")
-    if isinstance(status, int):
-        kind = failure_kind(status)
-        retry_after = script.get("retry_after")
-        message = STATUS_MESSAGES.get(kind, f"Simulated HTTP {status} error.")
-        return Failure(status, kind, message, retry_after=float(retry_after) if retry_after is not None else None)  # type: ignore[arg-type]
-    if script.get("bad_request"):
+    status = script.number("status")
+    if status is not None:
+        kind = failure_kind(int(status))
+        message = STATUS_MESSAGES.get(kind, f"Simulated HTTP {int(status)} error.")
+        return Failure(int(status), kind, message, retry_after=script.number("retry_after"))
+    if script.flag("bad_request"):
         return Failure(400, "bad_request", "Invalid request (simulated by #sim bad_request).")
     return None
 
@@ -182,8 +181,8 @@ def decide(exchange: Exchange, defaults: Defaults = Defaults()) -> Plan:
         script = parse_script(texts, exchange.provider, exchange.model)
     except ScriptError as exc:
         return Plan(defaults.latency_ms, Failure(400, "bad_request", str(exc)))
-    latency = int(script.get("latency_ms", defaults.latency_ms))  # type: ignore[arg-type]
-    if script.get("hang"):
+    latency = int(script.number("latency_ms", defaults.latency_ms) or 0)
+    if script.flag("hang"):
         return Plan(latency, Hang())
     failure = _scripted_failure(script)
     if failure is not None:
@@ -193,7 +192,7 @@ def decide(exchange: Exchange, defaults: Defaults = Defaults()) -> Plan:
         if violations:
             message = f"Invalid schema for {schema_check.where}: {violations[0].describe()}"
             return Plan(latency, Failure(400, "invalid_schema", message, where=schema_check.where))
-    if script.get("refuse"):
+    if script.flag("refuse"):
         return Plan(
             latency, Reply(refusal=REFUSAL, input_tokens=_input_tokens(exchange), output_tokens=_tokens(len(REFUSAL)))
         )

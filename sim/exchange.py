@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
+ToolChoice = Literal["auto", "none", "required"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Exchange:
     model: str
     messages: list[Message]
     tools: list[ToolSpec] = field(default_factory=list)
-    tool_choice: Literal["auto", "none", "required"] = "auto"
+    tool_choice: ToolChoice = "auto"
     forced_tool: str | None = None
     parallel_tool_calls: bool = True
     structured: bool = False  # a JSON reply is requested (response format / output config / mime type)

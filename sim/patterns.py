@@ -5,14 +5,9 @@ the minimum repeat count (at least one for `+`-like repeats), the first branch, 
 """
 
 import re
+from re import _constants as sre_constants  # type: ignore[attr-defined]  # the stdlib regex parser (3.11+)
+from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
-
-try:  # Python >= 3.11
-    from re import _constants as sre_constants  # type: ignore[attr-defined]
-    from re import _parser as sre_parse  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
-    import sre_constants  # type: ignore[no-redef]
-    import sre_parse  # type: ignore[no-redef]
 
 _CATEGORY = {
     sre_constants.CATEGORY_DIGIT: "0",

@@ -8,6 +8,7 @@ Later lines override earlier ones. Each setting remembers which message set it, 
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 DIRECTIVE = re.compile(r"^[ \t]*#sim(?:@(?P<provider>[a-z]+)(?::(?P<model>\S+))?)?(?:[ \t]+(?P<body>.*))?$", re.M)
 
@@ -82,6 +83,16 @@ class Script:
     def get(self, key: str, default: object = None) -> object:
         setting = self.settings.get(key)
         return default if setting is None else setting.value
+
+    def number(self, key: str, default: float | None = None) -> float | None:
+        value = self.get(key, default)
+        return None if value is None else float(cast(float, value))
+
+    def flag(self, key: str) -> bool:
+        return bool(self.get(key, False))
+
+    def tool_rounds(self) -> tuple[tuple[str, ...], ...] | None:
+        return cast("tuple[tuple[str, ...], ...] | None", self.get("tools"))
 
     def origin(self, key: str) -> int:
         return self.settings[key].message_index

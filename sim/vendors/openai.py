@@ -2,10 +2,10 @@
 
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sim.engine import Defaults
-from sim.exchange import Exchange, Failure, Message, Reply, SchemaCheck, ToolSpec
+from sim.exchange import Exchange, Failure, Message, Reply, SchemaCheck, ToolChoice, ToolSpec
 from sim.http import Endpoint, HttpVendor, Json, WireError, serve_http
 
 ERROR_TYPES = {
@@ -53,7 +53,7 @@ def _tool_choice(exchange: Exchange, choice: Any) -> None:
     if isinstance(choice, str):
         if choice not in ("auto", "none", "required"):
             raise WireError(f"Invalid value for 'tool_choice': {choice!r}.", "tool_choice")
-        exchange.tool_choice = choice  # type: ignore[assignment]
+        exchange.tool_choice = cast(ToolChoice, choice)
     elif isinstance(choice, dict):
         exchange.forced_tool = (choice.get("function") or choice)["name"]
 

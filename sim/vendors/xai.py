@@ -11,9 +11,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from xai_sdk.proto import chat_pb2, chat_pb2_grpc, sample_pb2, usage_pb2
 
 from sim.engine import Defaults, decide
-from sim.exchange import Exchange, Failure, Hang, Message, Reply, SchemaCheck, ToolSpec
+from sim.exchange import Exchange, Failure, Hang, Message, Reply, Role, SchemaCheck, ToolSpec
 
-ROLES = {
+ROLES: dict[int, Role] = {
     chat_pb2.ROLE_SYSTEM: "system",
     chat_pb2.ROLE_DEVELOPER: "system",
     chat_pb2.ROLE_USER: "user",
@@ -44,7 +44,7 @@ def _message(message: chat_pb2.Message) -> Message:
     if role is None:
         raise WireError(f"message role {chat_pb2.MessageRole.Name(message.role)} is not supported")
     text = "\n".join(content.text for content in message.content if content.text)
-    return Message(role, text, tool_results=1 if role == "tool" else 0)  # type: ignore[arg-type]
+    return Message(role, text, tool_results=1 if role == "tool" else 0)
 
 
 def _schema(raw: str, what: str) -> object:
