@@ -1,5 +1,6 @@
 """Each provider adapter through its official SDK against its wire-protocol simulator (sim/)."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -87,6 +88,18 @@ async def test_plain_text_reply_carries_usage_finish_reason_and_exact_bodies(
     assert "You qualify sales leads." in reply.request_body
     assert json.dumps(reply.text)[1:-1] in reply.response_body
     json.loads(reply.request_body), json.loads(reply.response_body)  # the bodies are the JSON that crossed the wire
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_concurrent_calls_on_one_client_each_keep_their_own_wire_bodies(
+    providers: dict[str, Provider], provider: str
+) -> None:
+    prompts = [f"Qualify lead number {n}." for n in range(8)]
+    replies = await asyncio.gather(*(providers[provider].complete(ask(provider, p)) for p in prompts))
+
+    for prompt, reply in zip(prompts, replies, strict=True):
+        assert prompt in reply.request_body and prompt in reply.response_body
+        assert sum(p in reply.request_body for p in prompts) == 1
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
