@@ -26,7 +26,7 @@ class PriceTable(BaseModel):
     def price(self, provider: str, model: str) -> ModelPrice:
         entry = f"{provider}:{model}"
         if entry not in self.models:
-            raise MeshError("bad_request", f"model {entry} has no price in prices.yaml; add it there", field="model")
+            raise MeshError("bad_request", f"model: {entry} has no price in prices.yaml; add it there", field="model")
         return self.models[entry]
 
     def cost(self, provider: str, model: str, usage: common_pb2.Usage) -> float:

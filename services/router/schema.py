@@ -38,6 +38,8 @@ class Dialect:
 
     def transform(self, schema: Schema) -> Schema:
         defs, root = schema.get("$defs", {}), {key: value for key, value in schema.items() if key != "$defs"}
+        if "$ref" in root:  # a recursive model's root points into $defs; the wire root must be the object itself
+            root = defs[root["$ref"].rsplit("/", 1)[-1]]
         wire = self.walk(root if self.keeps_refs else inline_refs(root, defs))
         if self.keeps_refs and defs:
             wire["$defs"] = {name: self.walk(sub, name) for name, sub in defs.items()}

@@ -1,0 +1,118 @@
+"""One request completed on one provider:model: the initial call and at most two repairs, every attempt priced,
+logged to the run log and reported. Failover across models (routing.py) calls `complete_on` once per entry."""
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from agentmesh.v1 import common_pb2, router_pb2
+from services.common.errors import MeshError
+from services.router.attempt_log import AttemptLog
+from services.router.pricing import PriceTable
+from services.router.provider import ModelReply, ModelRequest, Provider, ProviderError
+from services.router.schema import to_wire_schema
+from services.router.structured import REPAIRS, OutputContract, ReplyInvalid, repair_prompt
+
+Attempts = list[router_pb2.Attempt]
+Outcome = tuple[router_pb2.Attempt, ModelReply | None]
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens")
+# A provider refusing the router's key is not the caller's auth problem: the provider is unusable for now.
+CALLER_KINDS = {"auth": "unavailable"}
+
+
+def failure(kind: str, message: str, attempts: Attempts, **metadata: str) -> MeshError:
+    """The typed error of a failed Complete; its CompleteFailure detail carries every attempt."""
+    return MeshError(kind, message, [router_pb2.CompleteFailure(attempts=attempts)], **metadata)
+
+
+@dataclass
+class Completion:
+    providers: Mapping[str, Provider]
+    prices: PriceTable
+    log: AttemptLog
+    timeout_s: float
+
+    async def complete_on(
+        self, entry: str, request: router_pb2.CompleteRequest, contract: OutputContract | None, first_number: int = 1
+    ) -> tuple[router_pb2.CompleteReply, Attempts]:
+        """The reply of entry, or a MeshError (the provider's kind, or schema_invalid after the repairs) carrying
+        every attempt. first_number > 1 means failover: numbering goes on from the attempts made before."""
+        provider, call = self.prepare(entry, request, contract)
+        attempts: Attempts = []
+        for number in range(first_number, first_number + 1 + REPAIRS):
+            purpose = "repair" if attempts else ("initial" if first_number == 1 else "failover")
+            await self.log.ready()
+            attempt, reply = await self.attempt(provider, call, number, purpose)
+            output_json = checked(contract, reply, attempt)
+            attempts.append(attempt)
+            await self.log.append(request, attempt)
+            if reply is not None and not attempt.HasField("error"):
+                return completed(reply, output_json, attempts), attempts
+            if attempt.error.kind != "schema_invalid":
+                kind = CALLER_KINDS.get(attempt.error.kind, attempt.error.kind)
+                raise failure(kind, f"{entry}: {attempt.error.message}", attempts, provider_kind=attempt.error.kind)
+            invalid = reply.text if reply else attempt.response_body
+            call = replace(call, messages=[*call.messages, repair_prompt(invalid, attempt.error.message)])
+        message = f"{entry}: the reply still breaks the output schema after {REPAIRS} repairs:\n{attempt.error.message}"
+        raise failure("schema_invalid", message, attempts, provider_kind="schema_invalid")
+
+    def prepare(
+        self, entry: str, request: router_pb2.CompleteRequest, contract: OutputContract | None
+    ) -> tuple[Provider, ModelRequest]:
+        """The provider and the first call of entry; refused before any call when entry cannot serve it."""
+        name, _, model = entry.partition(":")
+        if name not in self.providers or not model:
+            reason = f"{entry!r} is not provider:model with a provider in {', '.join(self.providers)}"
+            raise MeshError("bad_request", f"model: {reason}", field="model")
+        self.prices.price(name, model)
+        if contract is not None:
+            to_wire_schema(name, contract.schema)  # SchemaUnsupported (a bad_request) before any call
+        schema, output_name = (contract.schema, contract.name) if contract else (None, "output")
+        seed = request.seed if request.HasField("seed") else None
+        call = ModelRequest(model, list(request.messages), list(request.tools), schema, output_name)
+        call = replace(call, temperature=request.temperature, seed=seed, max_output_tokens=request.max_output_tokens)
+        return self.providers[name], replace(call, timeout_s=self.timeout_s)
+
+    async def attempt(self, provider: Provider, call: ModelRequest, number: int, purpose: str) -> Outcome:
+        """Exactly one provider call, timed and priced; a ProviderError becomes the attempt's error."""
+        attempt = router_pb2.Attempt(number=number, provider=provider.name, model=call.model, purpose=purpose)
+        started = time.perf_counter()
+        try:
+            reply = await provider.complete(call)
+        except ProviderError as exc:
+            attempt.error.CopyFrom(common_pb2.ErrorDetail(kind=exc.kind, message=exc.message))
+            attempt.request_body, attempt.response_body = exc.request_body, exc.response_body
+            reply = None
+        else:
+            attempt.request_body, attempt.response_body = reply.request_body, reply.response_body
+            attempt.usage.CopyFrom(reply.usage)
+            attempt.cost_usd = self.prices.cost(provider.name, call.model, reply.usage)
+            attempt.finish_reason = reply.finish_reason
+        attempt.latency_ms = (time.perf_counter() - started) * 1000
+        return attempt, reply
+
+
+def checked(contract: OutputContract | None, reply: ModelReply | None, attempt: router_pb2.Attempt) -> str:
+    """The validated output JSON, or "" (nothing asked, a tool-call turn, or invalid: then the attempt's error)."""
+    if contract is None or reply is None or reply.tool_calls:
+        return ""
+    try:
+        return contract.check(reply.text)
+    except ReplyInvalid as exc:
+        attempt.error.CopyFrom(common_pb2.ErrorDetail(kind="schema_invalid", message=str(exc)))
+        return ""
+
+
+def completed(reply: ModelReply, output_json: str, attempts: Attempts) -> router_pb2.CompleteReply:
+    """The reply of the last attempt, with usage and cost summed over all of them."""
+    usage = common_pb2.Usage(**{field: sum(getattr(a.usage, field) for a in attempts) for field in USAGE_FIELDS})
+    return router_pb2.CompleteReply(
+        message=common_pb2.Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls),
+        output_json=output_json,
+        usage=usage,
+        cost_usd=sum(a.cost_usd for a in attempts),
+        provider=attempts[-1].provider,
+        model=attempts[-1].model,
+        finish_reason=reply.finish_reason,
+        attempts=attempts,
+    )
