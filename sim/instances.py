@@ -9,6 +9,7 @@ empty arrays and omitted optional properties once the instance is deep enough.
 import json
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 from sim.patterns import string_matching
@@ -236,9 +237,10 @@ class InstanceBuilder:
             value = (ex_low + ex_high) / 2
         multiple = schema.get("multipleOf")
         if multiple:
-            value = math.ceil(value / multiple) * multiple
-            if value > upper:
-                value -= multiple
+            steps = math.ceil(value / multiple)
+            steps -= 1 if steps * multiple > upper else 0
+            decimals = max(0, -int(Decimal(str(multiple)).as_tuple().exponent))
+            value = round(steps * multiple, decimals)  # 4 * 0.3 is 1.2, not 1.2000000000000002
         if integer:
             return math.ceil(value) if value != int(value) else int(value)
         return int(value) if float(value).is_integer() else value
