@@ -44,22 +44,25 @@ HINT_KEYS = {
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength",
     "pattern", "format", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties",
 }  # fmt: skip
-HINT_BLOCK = re.compile(r"(?:^|\n\n)\{(?P<body>.*)\}\s*$", re.S)
+HINT_OPENING = re.compile(r"(?:^|\s)[({](?=\w+: )")
 
 
 def description_hints(description: str) -> dict[str, Any]:
-    """Constraints a dialect cannot carry, written into the description as `{minimum: 1, maxLength: 5}` (the
-    form the official Anthropic SDK's transform_schema uses). A real model reads and mostly follows them,
-    so the simulated one does too."""
-    match = HINT_BLOCK.search(description)
-    if not match:
+    """Constraints a dialect cannot carry, written at the end of the description as `{minimum: 1, maxLength: 5}`
+    (the form of the official Anthropic SDK's transform_schema) or `(minimum: 1, format: "uuid")`. A real model
+    reads and mostly follows them, so the simulated one does too."""
+    text = description.rstrip()
+    if not text.endswith(("}", ")")):
         return {}
-    hints: dict[str, Any] = {}
-    for item in re.split(r", (?=\w+: )", match["body"]):
-        key, sep, raw = item.partition(": ")
-        if sep and key in HINT_KEYS:
-            hints[key] = _hint_value(raw.strip())
-    return hints
+    for opening in reversed(list(HINT_OPENING.finditer(text))):
+        hints: dict[str, Any] = {}
+        for item in re.split(r", (?=\w+: )", text[opening.end() : -1]):
+            key, _, raw = item.partition(": ")
+            if key in HINT_KEYS:
+                hints[key] = _hint_value(raw.strip())
+        if hints:
+            return hints
+    return {}
 
 
 def _hint_value(raw: str) -> Any:
@@ -126,7 +129,7 @@ class InstanceBuilder:
             return f"{key}-{variant}" if variant else key
         if not isinstance(schema, dict):
             raise UnsatisfiableSchema(f"not a schema: {schema!r}")
-        if isinstance(schema.get("description"), str) and "{" in schema["description"]:
+        if isinstance(schema.get("description"), str):
             schema = {**description_hints(schema["description"]), **schema}
         if "$ref" in schema:
             return self.build(resolve(self.root, schema["$ref"]), depth + 1, key, variant)

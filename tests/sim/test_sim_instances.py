@@ -141,3 +141,15 @@ def test_constraints_written_into_descriptions_are_followed() -> None:
         "required": ["age", "code", "tags"],
     }
     assert valid_instance(schema) == {"age": 20, "code": "AAA", "tags": ["tags", "tags-1"]}
+
+
+def test_parenthesized_json_hints_are_followed_too() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": '(format: "uuid")'},
+            "stars": {"type": "integer", "description": "(note: whole) one to five (maximum: 5, minimum: 3)"},
+        },
+        "required": ["id", "stars"],
+    }
+    assert valid_instance(schema) == {"id": "123e4567-e89b-42d3-a456-426614174000", "stars": 3}
