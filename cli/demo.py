@@ -8,7 +8,6 @@ offline; the runs stay in the run log afterwards (`agentmesh runs`, `agentmesh s
 import argparse
 import asyncio
 import json
-from collections import Counter
 from typing import Any
 
 import httpx
@@ -33,24 +32,32 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     add_mesh_options(parser)
 
 
-def show_turn(lead: dict[str, str], status: int, body: dict[str, Any]) -> bool:
-    """Print one lead's outcome; True when the turn succeeded."""
+def clip(text: str, width: int = 96) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def show_turn(lead: dict[str, str], status: int, body: dict[str, Any], events: list[dict[str, Any]]) -> bool:
+    """Print one lead's outcome: the run, its tool results from the run log, the agent's answer."""
     if status != 200:
         error = body.get("error", body)
         say(f"  {lead['name']:<13} HTTP {status}: {error.get('kind')}: {error.get('message')}")
         return False
-    output = json.loads(body.get("output_json") or "{}")
     usage = body.get("usage", {})
     tokens = f"{usage.get('input_tokens', 0)}+{usage.get('output_tokens', 0)} tokens"
-    say(f"  {lead['name']:<13} run {body['run_id']}  {tokens}, ${body.get('cost_usd', 0):.6f}")
-    for field in ("company", "score", "tier", "email_subject", "approval_id"):
-        if field in output:
-            say(f"      {field:<14} {output[field]}")
+    say(f"  {lead['name']:<13} run {body['run_id']}: {body.get('status')}, {tokens}, ${body.get('cost_usd', 0):.6f}")
+    for event in events:
+        if event["kind"] == "tool_result":
+            result = json.loads(event.get("payload_json") or "{}")
+            output = result.get("output_json") or json.dumps(result.get("error"))
+            say(f"      tool {result.get('name')}@{result.get('version')}: {clip(output)}")
+    say(f"      answer: {clip(body.get('output_json') or '')}")
     return body.get("status") == "succeeded"
 
 
 async def send_leads(mesh: Mesh) -> int:
     describe(mesh)
+    if any(child.name.startswith("sim-") for child in mesh.children):
+        say("(simulated providers answer with schema-valid placeholder values; set API keys for real models)")
     key = await create_key(mesh.settings, "demo")
     base = f"http://{mesh.settings.gateway_addr}"
     say(f"\nsending {len(LEADS)} leads to {base}/v1/agents/{AGENT}/turns")
@@ -59,16 +66,16 @@ async def send_leads(mesh: Mesh) -> int:
         async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, timeout=180) as client:
             for lead in LEADS:
                 reply = await client.post(f"/v1/agents/{AGENT}/turns", json={"input": lead})
-                succeeded += show_turn(lead, reply.status_code, reply.json())
-                run_ids.append(reply.json().get("run_id") or reply.json().get("error", {}).get("run_id", ""))
-            if run_ids and run_ids[0]:
-                run = await client.get(f"/v1/runs/{run_ids[0]}")
-                if run.status_code == 200:
-                    kinds = Counter(event["kind"] for event in run.json().get("events", []))
-                    say(f"\nrun log of {run_ids[0]}: " + ", ".join(f"{k} x{n}" for k, n in kinds.items()))
+                body = reply.json()
+                run_id = body.get("run_id") or body.get("error", {}).get("run_id", "")
+                run = await client.get(f"/v1/runs/{run_id}") if run_id else None
+                events = run.json().get("events", []) if run is not None and run.status_code == 200 else []
+                succeeded += show_turn(lead, reply.status_code, body, events)
+                run_ids.append(run_id)
     finally:
         await revoke_key(mesh.settings, key_hash(key))
-    say(f"\n{succeeded} of {len(LEADS)} leads handled; run ids: {' '.join(r for r in run_ids if r)}")
+    say(f"\n{succeeded} of {len(LEADS)} leads handled. Every step is in the run log: agentmesh show RUN_ID")
+    say("run ids: " + " ".join(r for r in run_ids if r))
     return 0 if succeeded == len(LEADS) else 1
 
 

@@ -95,12 +95,20 @@ def stop_up(proc: subprocess.Popen[str], sig: int) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-def test_up_serves_every_service_and_stops_them_all_with_exit_0_on_sigterm(
+def test_up_serves_every_service_runs_a_turn_through_the_gateway_and_stops_all_with_exit_0_on_sigterm(
     isolation: "Isolation", data_dir: Path
 ) -> None:
     env = mesh_env(isolation)
     proc = start_up(env, data_dir)
     wait_until_up(proc, env)
+    key = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "acme"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    turns = f"http://{env['AGENTMESH_GATEWAY_ADDR']}/v1/agents/{{agent}}/turns"
+    lead = {"input": {"name": "Ada", "email": "ada@analytical.io", "company_domain": "analytical.io"}}
+    unknown = httpx.post(turns.format(agent="nobody"), json=lead, headers={"X-API-Key": key}, timeout=60)
+    assert unknown.status_code == 404 and unknown.json()["error"]["kind"] == "not_found"
+    turn = httpx.post(turns.format(agent="lead_agent"), json=lead, headers={"X-API-Key": key}, timeout=120)
+    assert turn.status_code == 200 and turn.json()["status"] == "succeeded", turn.text
     code, out, err = stop_up(proc, signal.SIGTERM)
     assert code == 0, err
     addrs = [v for k, v in env.items() if k.startswith("AGENTMESH_") and k.endswith("_ADDR")]
