@@ -11,7 +11,7 @@ lead_agent = Agent(
     ),
     tools=("lookup_company@1.2.0", "score_lead@1.0.0", "draft_email@1.0.0", "enqueue_for_approval@1.0.0"),
     output=LeadReply,
-    task_class="leads",
+    task_class="tool_heavy",
     max_tool_rounds=4,
     max_output_tokens=800,
     temperature=0.0,
@@ -23,7 +23,7 @@ research_agent = Agent(
     instructions="Write a short brief on the lead's company for the account executive.",
     tools=("lookup_company@2.0.0",),
     output=CompanyBrief,
-    task_class="research",
+    task_class="fast_cheap",
     max_tool_rounds=2,
     max_output_tokens=400,
 )

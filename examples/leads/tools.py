@@ -73,4 +73,5 @@ async def enqueue_for_approval(request: ApprovalRequest, ctx: ToolContext) -> Ap
     await ctx.redis.hsetnx(queue, ctx.call_id, json.dumps({"approval_id": approval_id, **request.model_dump()}))
     return ApprovalTicket(approval_id=approval_id, queue="leads:approvals")
 
+
 TOOLS = [lookup_company, lookup_company_v2, score_lead, draft_email, enqueue_for_approval]

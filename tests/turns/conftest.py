@@ -46,10 +46,10 @@ def spawn(mesh_process: type, turn_env: dict[str, str]) -> Iterator[Callable[...
     """Starts a service process for the whole module: spawn("services.toolworker", EXTRA_ENV)."""
     started: list[Any] = []
 
-    def start(module: str, env: dict[str, str] | None = None) -> Any:
-        proc = mesh_process(module, {**turn_env, "AGENTMESH_LOG_LEVEL": "WARNING", **(env or {})}).start()
+    def start(module: str, env: dict[str, str] | None = None, port: int | None = None) -> Any:
+        proc = mesh_process(module, {**turn_env, "AGENTMESH_LOG_LEVEL": "WARNING", **(env or {})}, port)
         started.append(proc)
-        return proc
+        return proc.start()
 
     yield start
     for proc in reversed(started):

@@ -21,7 +21,7 @@ AGENT = Agent(
     instructions="Judge the lead.",
     output=Answer,
     tools=("lookup@1.0.0", "score@2.1.0"),
-    task_class="leads",
+    task_class="tool_heavy",
     max_tool_rounds=2,
     max_output_tokens=300,
     temperature=0.2,
@@ -65,7 +65,7 @@ def test_user_input_asks_the_model_with_instructions_history_pinned_tools_and_ag
         "run-1",
         "ses-1:1",
         "acme",
-        "leads",
+        "tool_heavy",
     )
     assert request.output_type == f"{__name__}:Answer"
     assert (request.temperature, request.seed, request.max_output_tokens) == (0.2, 11, 300)
