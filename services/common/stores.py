@@ -22,9 +22,12 @@ async def connect_postgres(settings: Settings, min_size: int = 1, max_size: int 
     return pool
 
 
-async def connect_redis(settings: Settings) -> redis.Redis:
+async def connect_redis(settings: Settings, max_connections: int | None = None) -> redis.Redis:
+    """With max_connections, a command waits for a free connection once that many are busy (else: fails at 100)."""
     try:
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+        pool = redis.BlockingConnectionPool if max_connections else redis.ConnectionPool
+        options = {"max_connections": max_connections} if max_connections else {}
+        client = redis.Redis.from_pool(pool.from_url(settings.redis_url, socket_connect_timeout=5, **options))
         await client.ping()
     except (OSError, redis.RedisError, ValueError) as exc:
         raise StartupError("REDIS_URL", f"cannot connect: {exc}") from None

@@ -1,7 +1,7 @@
 """The router's shared books: dollar budgets, per-minute quotas and circuit breakers per provider:model.
 
 Budgets: a pessimistic cost is held before a call and the real cost settled after; a hold not settled within
-the policy's reservation_ttl_s (its router died) expires. The run log in Postgres keeps every settled attempt,
+its calls' timeouts and a grace period (its router died) expires. The run log in Postgres keeps every settled attempt,
 so an empty Redis is rebuilt from it (GetSpend) before the next hold. Quotas are token buckets refilled
 continuously; a breaker opens after consecutive failures and lets one probe through after its cooldown.
 """
@@ -45,12 +45,13 @@ class Ledger:
     def key(self, scope: str, now: datetime) -> str:
         return f"{self.prefix}spend:{scope}:{now.strftime(PERIODS[scope.rpartition(':')[2]])}"
 
-    async def reserve(self, policy: Policy, customer: str, entry: str, amount: float) -> Hold | str:
-        """Hold `amount` USD on every scope of the call, or name the scope it would overspend (holding nothing)."""
+    async def reserve(self, policy: Policy, customer: str, entry: str, amount: float, ttl_s: float) -> Hold | str:
+        """Hold `amount` USD on every scope of the call for ttl_s at most, or name the scope it would overspend
+        (holding nothing)."""
         now, scopes = datetime.now(UTC), budget_scopes(policy, customer, [entry])
         keys = [k for scope in scopes for k in (self.key(scope, now), f"{self.key(scope, now)}:holds")]
         member = f"{uuid.uuid4().hex}:{amount!r}"
-        args = [member, amount, policy.reservation_ttl_s, *(-1 if v is None else v for v in scopes.values())]
+        args = [member, amount, ttl_s, *(-1 if v is None else v for v in scopes.values())]
         while (full := await self.lua["reserve"](keys=[f"{self.prefix}ledger:built", *keys], args=args)) == -1:
             await self.rebuild()
         return list(scopes)[full - 1] if full else (keys, member)

@@ -61,7 +61,7 @@ class Policy(Strict):
 
     chains: dict[str, Annotated[list[Entry], Field(min_length=1)]]
     timeout_s: float = Field(30.0, gt=0)
-    reservation_ttl_s: float = Field(120.0, gt=0)  # a hold its router never settled expires after this
+    hold_grace_s: float = Field(30.0, gt=0)  # a hold expires this long after its calls' timeouts (router died)
     breaker_failures: int = Field(3, gt=0)  # consecutive failures that open a breaker
     breaker_cooldown_s: float = Field(30.0, gt=0)  # open this long, then one probe call at a time (half-open)
     customers: dict[str, Customer] = {}
@@ -87,7 +87,7 @@ class Policy(Strict):
 
     def plan(self, request: router_pb2.CompleteRequest) -> tuple[list[str], list[str]]:
         """The entries to try in order, and why each other one was left out (for CompleteReply.decision)."""
-        if request.task_class and request.task_class not in self.chains:
+        if not request.model and request.task_class not in (*self.chains, ""):
             raise MeshError("bad_request", f"task_class: no chain '{request.task_class}' in {sorted(self.chains)}")
         hints = {"model": request.model} if request.model else {f"prefer[{i}]": e for i, e in enumerate(request.prefer)}
         for where, entry in hints.items():

@@ -11,6 +11,7 @@ from services.router.completion import Completion
 from services.router.ledger import Hold, Ledger, estimate_input_tokens
 from services.router.policy import Policy, PolicyStore
 from services.router.provider import FAILOVER_KINDS
+from services.router.schema import SchemaUnsupported
 from services.router.structured import REPAIRS, OutputContract
 
 Outcome = tuple[router_pb2.CompleteReply | MeshError, bool]  # a reply or an error; may the next entry try?
@@ -59,10 +60,13 @@ class Failover:
         for entry in entries:
             outcome, moves_on = await self.attempt(entry)
             if isinstance(outcome, router_pb2.CompleteReply):
-                outcome.attempts[:0], outcome.decision = self.attempts, "; ".join([*notes, f"{entry}: chosen"])
+                del outcome.attempts[:]  # every attempt of the request, this entry's last
+                outcome.attempts.extend(self.attempts)
+                outcome.decision = "; ".join([*notes, f"{entry}: chosen"])
                 return outcome
             error = outcome
-            notes.append(f"{entry}: {error.message}")
+            kind = error.metadata.get("provider_kind")
+            notes.append(f"{entry}: {f'failed ({kind})' if kind else error.message}")
             if not moves_on:
                 break
         failure = router_pb2.CompleteFailure(attempts=self.attempts, decision="; ".join(notes))
@@ -76,7 +80,8 @@ class Failover:
         calls = 1 + (REPAIRS if self.contract else 0)
         worst = common_pb2.Usage(input_tokens=calls * tokens, output_tokens=calls * out)
         cost = self.routing.completion.prices.cost(provider, model, worst)
-        hold = await self.routing.ledger.reserve(self.policy, self.request.customer, entry, cost)
+        ttl_s = calls * self.policy.attempt_timeout_s(entry) + self.policy.hold_grace_s
+        hold = await self.routing.ledger.reserve(self.policy, self.request.customer, entry, cost, ttl_s)
         if isinstance(hold, str):
             return MeshError("budget_exhausted", f"budget {hold} is spent", scope=hold), hold.startswith("model:")
         allowed, breaker = await self.routing.ledger.breaker(self.policy, entry, "allow")
@@ -91,13 +96,12 @@ class Failover:
     async def call(self, entry: str, hold: Hold, tokens: int) -> Outcome:
         """complete_on with the entry's timeout; then its real cost, tokens and health go to Redis."""
         completion = dataclasses.replace(self.routing.completion, timeout_s=self.policy.attempt_timeout_s(entry))
-        number, purpose = len(self.attempts) + 1, "failover" if self.attempts else "initial"
-        try:
-            outcome, tried = await completion.complete_on(entry, self.request, self.contract, number, purpose)
+        try:  # attempts are numbered on from the earlier entries' (purpose "failover")
+            outcome, tried = await completion.complete_on(entry, self.request, self.contract, len(self.attempts) + 1)
         except MeshError as exc:
             failure = exc.detail(router_pb2.CompleteFailure)
             outcome, tried = exc, list(failure.attempts) if failure else []
-        self.attempts += [] if isinstance(outcome, router_pb2.CompleteReply) else tried
+        self.attempts += tried
         await self.routing.ledger.settle(hold, sum(a.cost_usd for a in tried))
         used = sum(a.usage.input_tokens + a.usage.output_tokens for a in tried)
         await self.routing.ledger.take(self.policy, entry, 0, used - tokens)  # unused tokens go back
@@ -105,4 +109,4 @@ class Failover:
         failed = meta.get("provider_kind") in FAILOVER_KINDS
         if "provider_kind" in meta or not meta:  # the provider answered, or failed: its breaker learns which
             await self.routing.ledger.breaker(self.policy, entry, "failure" if failed else "success")
-        return outcome, failed or meta.get("field") == "output_type"
+        return outcome, failed or isinstance(outcome, SchemaUnsupported)

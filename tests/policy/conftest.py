@@ -2,7 +2,8 @@
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from services.router.pricing import load_prices
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
+ROOT_CONFTEST = str(ROOT / "tests" / "conftest.py")
 PRICES = load_prices(ROOT / "services" / "router" / "prices.yaml")
 
 
@@ -75,3 +77,38 @@ async def shared_redis() -> AsyncIterator[redis.Redis]:
 @pytest.fixture
 def ledger(shared_redis: redis.Redis, prefix: str, spend_log: SpendLog) -> Ledger:
     return Ledger(shared_redis, prefix, spend_log)
+
+
+@pytest.fixture(scope="module")
+def mesh_process(pytestconfig: pytest.Config) -> type:
+    """The root conftest's MeshProcess (conftest modules are not importable by name)."""
+    return pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess
+
+
+@pytest.fixture(scope="module")
+def runlog(isolation, mesh_process) -> Iterator:
+    """A real run log process: routers log every attempt to it and rebuild their budgets from its GetSpend."""
+    proc = mesh_process("services.runlog", isolation.env).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def start_routers(isolation, mesh_process, runlog, sim_env) -> Iterator[Callable[..., list]]:
+    """start_routers(n, policy_path, redis_prefix) -> n router replicas (started in parallel), on the simulators
+    and this module's run log, sharing one policy file and one Redis prefix."""
+    started: list = []
+
+    def start(count: int, policy: Path, prefix: str) -> list:
+        env = {**isolation.env, **sim_env, "AGENTMESH_RUNLOG_ADDR": runlog.addr}
+        env |= {"AGENTMESH_POLICY_PATH": str(policy), "AGENTMESH_REDIS_PREFIX": prefix}
+        procs = [mesh_process("services.router", env) for _ in range(count)]
+        started.extend(procs)
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(lambda proc: proc.start(), procs))
+        return procs
+
+    yield start
+    for proc in started:
+        if proc.proc is not None and proc.proc.poll() is None:
+            proc.stop()

@@ -12,18 +12,18 @@ from services.router.ledger import Ledger, estimate_input_tokens
 from services.router.policy import Policy
 
 POLICY = """
-reservation_ttl_s: {ttl}
-chains: {{default: [openai:gpt-4o, anthropic:claude-haiku-4-5]}}
+chains: {default: [openai:gpt-4o, anthropic:claude-haiku-4-5]}
 customers:
-  acme: {{day_usd: 1.0, total_usd: 5.0}}
+  acme: {day_usd: 1.0, total_usd: 5.0}
 models:
-  anthropic:claude-haiku-4-5: {{month_usd: 0.5}}
+  anthropic:claude-haiku-4-5: {month_usd: 0.5}
 """
 GPT, HAIKU = "openai:gpt-4o", "anthropic:claude-haiku-4-5"
+TTL = 60.0  # seconds a hold lives unless settled
 
 
-def policy_with(make_policy: Callable[[str], Policy], ttl: float = 60) -> Policy:
-    return make_policy(POLICY.format(ttl=ttl))
+def policy_with(make_policy: Callable[[str], Policy]) -> Policy:
+    return make_policy(POLICY)
 
 
 async def budget(ledger: Ledger, policy: Policy, customer: str = "acme") -> dict[str, router_pb2.BudgetLine]:
@@ -34,8 +34,8 @@ async def test_a_hold_that_would_overspend_names_the_scope_and_holds_nothing(
     ledger: Ledger, make_policy: Callable[[str], Policy]
 ) -> None:
     policy = policy_with(make_policy)
-    assert await ledger.reserve(policy, "acme", GPT, 1.5) == "customer:acme:day"
-    assert await ledger.reserve(policy, "acme", HAIKU, 0.6) == "model:anthropic:claude-haiku-4-5:month"
+    assert await ledger.reserve(policy, "acme", GPT, 1.5, TTL) == "customer:acme:day"
+    assert await ledger.reserve(policy, "acme", HAIKU, 0.6, TTL) == "model:anthropic:claude-haiku-4-5:month"
     lines = await budget(ledger, policy)
     assert len(lines) == 9  # day, month, total of acme and of both models
     assert all(line.reserved_usd == 0 and line.spent_usd == 0 for line in lines.values())
@@ -45,7 +45,7 @@ async def test_settling_replaces_the_hold_by_the_real_cost(
     ledger: Ledger, make_policy: Callable[[str], Policy]
 ) -> None:
     policy = policy_with(make_policy)
-    hold = await ledger.reserve(policy, "acme", HAIKU, 0.4)
+    hold = await ledger.reserve(policy, "acme", HAIKU, 0.4, TTL)
     assert not isinstance(hold, str)
     during = await budget(ledger, policy)
     assert during["customer:acme:day"].reserved_usd == 0.4
@@ -63,7 +63,7 @@ async def test_settling_replaces_the_hold_by_the_real_cost(
 
 async def test_concurrent_holds_never_exceed_the_budget(ledger: Ledger, make_policy: Callable[[str], Policy]) -> None:
     policy = policy_with(make_policy)
-    outcomes = await asyncio.gather(*(ledger.reserve(policy, "acme", GPT, 0.02) for _ in range(200)))
+    outcomes = await asyncio.gather(*(ledger.reserve(policy, "acme", GPT, 0.02, TTL) for _ in range(200)))
     holds = [hold for hold in outcomes if not isinstance(hold, str)]
     assert len(holds) == 50
     assert {o for o in outcomes if isinstance(o, str)} == {"customer:acme:day"}
@@ -74,11 +74,11 @@ async def test_concurrent_holds_never_exceed_the_budget(ledger: Ledger, make_pol
 
 
 async def test_the_hold_of_a_router_that_died_expires(ledger: Ledger, make_policy: Callable[[str], Policy]) -> None:
-    policy = policy_with(make_policy, ttl=0.3)
-    assert not isinstance(await ledger.reserve(policy, "acme", GPT, 1.0), str)  # never settled
-    assert await ledger.reserve(policy, "acme", GPT, 0.5) == "customer:acme:day"
+    policy = policy_with(make_policy)
+    assert not isinstance(await ledger.reserve(policy, "acme", GPT, 1.0, 0.3), str)  # never settled
+    assert await ledger.reserve(policy, "acme", GPT, 0.5, 0.3) == "customer:acme:day"
     deadline = time.monotonic() + 5
-    while isinstance(hold := await ledger.reserve(policy, "acme", GPT, 1.0), str):
+    while isinstance(hold := await ledger.reserve(policy, "acme", GPT, 1.0, 0.3), str):
         assert time.monotonic() < deadline, "the dead hold never expired"
         await asyncio.sleep(0.05)
     await ledger.settle(hold, 0.1)
@@ -96,7 +96,7 @@ async def test_an_empty_ledger_is_rebuilt_from_the_run_log_once(
         runlog_pb2.SpendLine(customer="globex", provider="anthropic", model="claude-haiku-4-5", cost_usd=0.2),
     ]
     replicas = [Ledger(shared_redis, prefix, spend_log) for _ in range(2)]
-    holds = await asyncio.gather(*(ledger.reserve(policy, "acme", GPT, 0.1) for ledger in replicas))
+    holds = await asyncio.gather(*(ledger.reserve(policy, "acme", GPT, 0.1, TTL) for ledger in replicas))
     assert not any(isinstance(hold, str) for hold in holds)
     calls = spend_log.calls
     assert calls in (3, 6)  # one GetSpend per period, by one or both replicas; only the first one loads
@@ -104,7 +104,7 @@ async def test_an_empty_ledger_is_rebuilt_from_the_run_log_once(
     assert lines["customer:acme:day"].spent_usd == 0.75
     assert lines["customer:acme:day"].reserved_usd == 0.2
     assert round(lines["model:anthropic:claude-haiku-4-5:month"].spent_usd, 9) == 0.45
-    assert await replicas[0].reserve(policy, "globex", HAIKU, 0.1) == "model:anthropic:claude-haiku-4-5:month"
+    assert await replicas[0].reserve(policy, "globex", HAIKU, 0.1, TTL) == "model:anthropic:claude-haiku-4-5:month"
     assert spend_log.calls == calls
 
 
