@@ -9,7 +9,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ["up", "demo", "keys", "runs", "show", "replay", "eval"]
+SUBCOMMANDS = ["up", "demo", "keys", "runs", "show", "replay", "eval", "schema"]
 
 
 def build_parser() -> argparse.ArgumentParser:
