@@ -72,7 +72,7 @@ def first_difference(recorded: Any, replayed: Any, path: str = "") -> tuple[str,
         if inner[0] is not None and inner[1] is not None:
             return first_difference(*inner, path)
     if isinstance(recorded, dict) and isinstance(replayed, dict):
-        for key in [*recorded, *(k for k in replayed if k not in recorded)]:
+        for key in [*replayed, *(k for k in recorded if k not in replayed)]:  # the replayed side is in field order
             found = first_difference(recorded.get(key, ABSENT), replayed.get(key, ABSENT), f"{path}.{key}".lstrip("."))
             if found:
                 return found
@@ -93,8 +93,12 @@ def _payload(event: runlog_pb2.Event | None) -> dict[str, Any]:
     return json.loads(event.payload_json) if event is not None else {}
 
 
-class RecordedFailure(MeshError):
+class RecordedFailure(Exception):
     """The recording ends in run_failed at this point: the replayed loop fails the same way."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(f"{error.get('kind')}: {error.get('message')}")
+        self.error = error
 
 
 @dataclass
@@ -156,8 +160,7 @@ class RecordedPorts:
                 raise Divergence(_label(recorded), "kind", recorded.kind, kind)
             return recorded
         if failed := self.recording.outcome.get("run_failed"):
-            error = _payload(failed).get("error", {})
-            raise RecordedFailure(error.get("kind", "internal"), error.get("message", ""))
+            raise RecordedFailure(_payload(failed).get("error", {}))
         raise Divergence(f"after seq {steps[-1].seq if steps else 0}", "kind", "<end of the recorded steps>", kind)
 
     async def complete(self, request: router_pb2.CompleteRequest) -> router_pb2.CompleteReply:
@@ -271,9 +274,8 @@ async def replay(run: runlog_pb2.Run, code: Code) -> ReplayReport:
             result, state = await run_turn(
                 agent, base, state, inbound, Ports(ports.complete, ports.dispatch, ports.record)
             )
-        except RecordedFailure as failure:
-            failed = {"error": {"kind": failure.kind, "message": failure.message}}
-            RecordedPorts.compare(recording.outcome.get("run_failed"), event("run_failed", failed))
+        except RecordedFailure as failure:  # the recorded failure, replayed: the same error, the same bytes
+            RecordedPorts.compare(recording.outcome.get("run_failed"), event("run_failed", {"error": failure.error}))
         else:
             _check_outcome(recording, result, state)
         if ports.checked < len(recording.steps):

@@ -1,7 +1,11 @@
 """Fixtures of the run log tests: one real runlog process per test module, a gRPC stub, event builders."""
 
+import asyncio
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,9 +18,13 @@ import pytest
 from runlog_helpers import TcpProxy
 
 from agentmesh.v1 import runlog_pb2_grpc
+from services.common.serve import health_status
 
+START_TIMEOUT_S = 60.0  # the machine is shared: imports of the provider SDKs can take a while
 SIM_PROVIDERS = ("openai", "anthropic", "gemini", "xai")
-ROOT_CONFTEST = str(Path(__file__).resolve().parents[1] / "conftest.py")
+HERE = Path(__file__).resolve().parent
+ROOT_CONFTEST = str(HERE.parent / "conftest.py")
+AGENTS_MODULE = "mesh_agents"
 
 
 @pytest.fixture(scope="module")
@@ -47,24 +55,59 @@ async def pg_proxy(isolation) -> AsyncIterator[TcpProxy]:
     await proxy.cut()
 
 
+SERVICES = ("runlog", "toolworker", "router", "scheduler")
+
+
 @dataclass
 class LocalMesh:
-    """Simulators and the four services as real processes on free ports, for recording real runs."""
+    """Simulators and the four services as real processes on free ports, for recording real runs.
+
+    One per test session (start-up costs seconds): a test that stops a part calls `require()` first,
+    which restarts whatever is down, on the same ports."""
 
     root: Any  # the root conftest module: MeshProcess, free_port, ...
     env: dict[str, str]
+    logs: Path
     sims: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    services: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start_sims(self, *flags: str) -> None:
-        def start_one(provider: str) -> None:
-            port = int(self.env[f"AGENTMESH_{provider.upper()}_SIM_ADDR"].rpartition(":")[2])
-            argv = [sys.executable, "-m", "sim", provider, "--port", str(port), *flags]
-            self.sims[provider] = subprocess.Popen(argv, cwd=self.root.ROOT, stderr=subprocess.DEVNULL)
-            self.root._wait_for_port(port, self.sims[provider])
+    def addr(self, name: str) -> str:
+        """A service's address ("runlog") or a simulator's ("openai_sim")."""
+        return self.env[f"AGENTMESH_{name.upper()}_ADDR"]
 
+    def _port(self, name: str) -> int:
+        return int(self.addr(name).rpartition(":")[2])
+
+    def _start_sim(self, provider: str) -> None:
+        argv = [sys.executable, "-m", "sim", provider, "--port", str(self._port(f"{provider}_sim"))]
+        self.sims[provider] = subprocess.Popen(argv, cwd=self.root.ROOT, stderr=subprocess.DEVNULL)
+        self.root._wait_for_port(self._port(f"{provider}_sim"), self.sims[provider])
+
+    def _start_service(self, name: str) -> None:
+        """Like the root conftest's MeshProcess, but logging to a file: a long-lived service must never block
+        on a full stderr pipe."""
+        log = (self.logs / f"{name}.log").open("ab")
+        env = {**os.environ, **self.env, "AGENTMESH_PORT": str(self._port(name)), "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, cwd=self.root.ROOT, stderr=log)
+        self.services[name] = proc
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while asyncio.run(health_status(self.addr(name), timeout=0.5)) != "SERVING":
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                tail = (self.logs / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"{name} did not start (exit {proc.poll()}): {' | '.join(tail)}")
+            time.sleep(0.05)  # polling a readiness condition with a deadline
+
+    def require(self) -> "LocalMesh":
+        """Start every simulator and service that is not running (all at once: they connect lazily)."""
+        down_sims = [p for p in SIM_PROVIDERS if p not in self.sims or self.sims[p].poll() is not None]
+        down = [s for s in SERVICES if s not in self.services or self.services[s].poll() is not None]
         with ThreadPoolExecutor() as pool:
-            list(pool.map(start_one, SIM_PROVIDERS))
+            futures = [pool.submit(self._start_sim, p) for p in down_sims]
+            futures += [pool.submit(self._start_service, s) for s in down]
+            for future in futures:
+                future.result()
+        return self
 
     def stop_sims(self) -> None:
         for proc in self.sims.values():
@@ -73,40 +116,29 @@ class LocalMesh:
             proc.wait(10)
         self.sims.clear()
 
-    def start(self, service: str) -> Any:
-        proc = self.root.MeshProcess(f"services.{service}", self.env, port=self.port_of(service)).start()
-        self.services[service] = proc
-        return proc
-
-    def port_of(self, service: str) -> int:
-        return int(self.env[f"AGENTMESH_{service.upper()}_ADDR"].rpartition(":")[2])
-
-    def addr(self, service: str) -> str:
-        return self.env[f"AGENTMESH_{service.upper()}_ADDR"]
+    def stop_service(self, name: str, sig: int = signal.SIGTERM) -> None:
+        proc = self.services.pop(name)
+        proc.send_signal(sig)
+        proc.wait(30)
 
     def stop(self) -> None:
-        with ThreadPoolExecutor() as pool:
-            list(pool.map(lambda proc: proc.stop() if proc.proc.poll() is None else None, self.services.values()))
+        for proc in self.services.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.services.values():
+            proc.wait(30)
         self.services.clear()
         self.stop_sims()
 
 
-def local_mesh(pytestconfig: pytest.Config, isolation: Any, sim_flags: tuple[str, ...] = ()) -> LocalMesh:
-    """Start simulators, run log, tool worker, router and scheduler (in that order) on free ports."""
+@pytest.fixture(scope="session")
+def mesh(pytestconfig: pytest.Config, isolation: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     root = pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST)
-    names = [*(f"{p}_SIM" for p in SIM_PROVIDERS), "RUNLOG", "TOOLWORKER", "ROUTER", "SCHEDULER"]
+    names = [*(f"{p}_SIM" for p in SIM_PROVIDERS), *SERVICES]
     env = {**isolation.env, **{f"AGENTMESH_{n.upper()}_ADDR": f"127.0.0.1:{root.free_port()}" for n in names}}
-    env |= {
-        key: "" for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "XAI_API_KEY")
-    }
-    mesh = LocalMesh(root, env)
+    env |= {f"{key}_API_KEY": "" for key in ("OPENAI", "ANTHROPIC", "GEMINI", "GOOGLE", "XAI")}  # simulators only
+    env |= {"AGENTMESH_AGENTS_MODULE": AGENTS_MODULE, "PYTHONPATH": str(HERE)}  # mesh_agents.py lives here
+    local = LocalMesh(root, env, tmp_path_factory.mktemp("mesh-logs"))
     try:
-        with ThreadPoolExecutor() as pool:  # services connect to each other lazily: all start at once
-            starting = [pool.submit(mesh.start_sims, *sim_flags)]
-            starting += [pool.submit(mesh.start, s) for s in ("runlog", "toolworker", "router", "scheduler")]
-            for future in starting:
-                future.result()
-    except BaseException:
-        mesh.stop()
-        raise
-    return mesh
+        yield local
+    finally:
+        local.stop()

@@ -7,7 +7,10 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from agentmesh.v1 import runlog_pb2
+import grpc
+
+from agentmesh.v1 import common_pb2, runlog_pb2, runlog_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+from services.common.errors import MeshError
 
 
 def new_run_id() -> str:
@@ -58,3 +61,38 @@ class TcpProxy:
 def via_proxy(database_url: str, proxy: TcpProxy) -> str:
     url = urlsplit(database_url)
     return urlunsplit(url._replace(netloc=f"{url.username or 'postgres'}@127.0.0.1:{proxy.port}"))
+
+
+LEAD = json.dumps({"name": "Ada Lovelace", "email": "ada@acme.com", "company": "acme.com", "message": "pricing?"})
+
+
+MODELS = ("openai:gpt-4.1-mini", "anthropic:claude-haiku-4-5", "gemini:gemini-2.5-flash", "xai:grok-4-fast")
+
+
+async def run_turns(
+    scheduler_addr: str, turns: list[tuple[str, str, str]], customer: str = "acme", concurrency: int = 4
+) -> list[scheduler_pb2.RunTurnReply]:
+    """RunTurn for each (agent, input_json, model pin or ""); a failed turn comes back as a failed reply
+    carrying its run id and error."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(
+        stub: scheduler_pb2_grpc.SchedulerStub, agent: str, text: str, model: str
+    ) -> scheduler_pb2.RunTurnReply:
+        request = scheduler_pb2.RunTurnRequest(agent=agent, customer=customer, input_json=text, model=model)
+        request.run_id = new_run_id()
+        async with limit:
+            try:
+                return await stub.RunTurn(request)
+            except grpc.aio.AioRpcError as exc:
+                error = common_pb2.ErrorDetail(kind=MeshError.from_rpc_error(exc).kind, message=exc.details() or "")
+                return scheduler_pb2.RunTurnReply(run_id=request.run_id, status="failed", error=error)
+
+    async with grpc.aio.insecure_channel(scheduler_addr) as channel:
+        stub = scheduler_pb2_grpc.SchedulerStub(channel)
+        return list(await asyncio.gather(*(one(stub, *turn) for turn in turns)))
+
+
+async def get_run(runlog_addr: str, run_id: str) -> runlog_pb2.Run:
+    async with grpc.aio.insecure_channel(runlog_addr) as channel:
+        return await runlog_pb2_grpc.RunLogStub(channel).GetRun(runlog_pb2.GetRunRequest(run_id=run_id))
