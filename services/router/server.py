@@ -1,5 +1,8 @@
 """Wiring of the router service: servicer registration and its dependencies' lifetimes."""
 
+import asyncio
+import signal
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -7,17 +10,54 @@ import grpc
 
 from agentmesh.v1 import router_pb2, router_pb2_grpc
 from services.common.config import Settings
-from services.common.serve import main
+from services.common.serve import main, rpc
+from services.common.stores import connect_redis
+from services.router.attempt_log import AttemptLog
+from services.router.completion import Completion
+from services.router.intake import check_request
+from services.router.ledger import Ledger
+from services.router.policy import PolicyStore
+from services.router.pricing import load_prices
+from services.router.providers import build_providers
+from services.router.routing import Routing
+from services.router.structured import contract_for
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
-    """Filled in by its issue; until then every method answers UNIMPLEMENTED."""
+    def __init__(self, routing: Routing) -> None:
+        self.routing = routing
+
+    @rpc
+    async def Complete(self, request: router_pb2.CompleteRequest, context: object) -> router_pb2.CompleteReply:
+        check_request(request)
+        contract = contract_for(request.output_type, request.output_schema_json)
+        request.run_id = request.run_id or f"adhoc-{uuid.uuid4()}"
+        return await self.routing.complete(request, contract)
+
+    @rpc
+    async def GetBudget(self, request: router_pb2.GetBudgetRequest, context: object) -> router_pb2.GetBudgetReply:
+        return await self.routing.ledger.budget(self.routing.policies.current(), request.customer)
+
+    @rpc
+    async def ListModels(self, request: router_pb2.ListModelsRequest, context: object) -> router_pb2.ListModelsReply:
+        return await self.routing.models()
 
 
 @asynccontextmanager
 async def setup(server: grpc.aio.Server, settings: Settings) -> AsyncIterator[list[str]]:
-    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(), server)
+    providers = build_providers(settings)
+    log = AttemptLog(settings.runlog_addr)
+    completion = Completion(providers, prices := load_prices(settings.prices_path), log, settings.attempt_timeout_s)
+    policies = PolicyStore(settings.policy_path, prices.models)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, policies.current)
+    redis = await connect_redis(settings, max_connections=64)
+    routing = Routing(policies, completion, Ledger(redis, settings.redis_prefix, log.stub.GetSpend))
+    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(routing), server)
     yield [router_pb2.DESCRIPTOR.services_by_name["Router"].full_name]
+    await log.aclose()
+    await redis.aclose()
+    for provider in providers.values():
+        await provider.aclose()
 
 
 def run() -> None:
