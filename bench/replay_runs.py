@@ -42,7 +42,7 @@ SHAPES = [
     ("lead_agent", "#sim tools=lookup_company;score_lead,draft_email;enqueue_for_approval", True),
     ("research_agent", "", True),
     ("research_agent", "#sim invalid=1", True),
-    ("lead_agent", "#sim@openai status=503", False),
+    ("lead_agent", "#sim@anthropic status=503", False),  # tool_heavy's first entry is anthropic's
     ("research_agent", "#sim invalid=3", True),
 ]
 
@@ -159,6 +159,13 @@ async def main(args: argparse.Namespace) -> int:
         f"replayed {identical}/{len(replies)} with zero divergence, {steps} steps, no simulator/router/tool worker up"
     )
     print(f"replay time: {replay_s:.2f}s total, {1000 * replay_s / max(1, len(replies)):.1f} ms per run")
+    for index, (agent, directive, pinned) in enumerate(SHAPES):
+        mine = replies[index :: len(SHAPES)]
+        kinds = sorted({r.error.kind for r in mine if r.status != "succeeded"})
+        outcome = f"{sum(r.status == 'succeeded' for r in mine)}/{len(mine)} succeeded" + (
+            f" ({', '.join(kinds)})" * bool(kinds)
+        )
+        print(f"  {agent:<15} {directive or '(plain)':<75} {'pinned' if pinned else 'policy'}  {outcome}")
     for run_id, divergence in diverged[:10]:
         print(f"  DIVERGED {run_id}: {divergence[:300]}")
     return 0 if identical == len(replies) else 1

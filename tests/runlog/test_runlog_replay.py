@@ -23,6 +23,9 @@ from services.router.pricing import load_prices
 from services.toolworker.registry import ToolContext, tool
 
 SETTINGS = Settings(agents_module=AGENTS_MODULE)
+FIRST_CHOICE = PolicyStore(SETTINGS.policy_path, load_prices(SETTINGS.prices_path).models).policy.chains["fast_cheap"][
+    0
+]
 ROOT = Path(__file__).resolve().parents[2]
 # (agent, input_json, model): tool rounds, repairs, sequential tool rounds, and turns that fail, on each provider
 TURNS = [
@@ -38,6 +41,7 @@ TURNS = [
     ),
     ("research_agent", json.dumps("Who is globex.com?"), MODELS[0]),
     ("research_agent", json.dumps("#sim invalid=3\nWho is initech.com?"), MODELS[1]),
+    ("brief_agent", json.dumps(f"#sim@{FIRST_CHOICE.split(':')[0]} status=503\nBrief me on hooli.com"), ""),
     ("lead_agent", json.dumps("#sim status=400\nplease fail"), MODELS[2]),
 ]
 
@@ -68,6 +72,17 @@ async def test_recorded_runs_replay_with_zero_divergence_and_no_network(mesh, re
         report = await replay(run, code)
         assert report.identical, (reply.run_id, report.divergence)
         assert report.steps == sum(1 for e in run.events if e.kind in ("model_call", "tool_call", "tool_result"))
+
+
+async def test_the_recorded_runs_include_tool_rounds_repairs_and_a_failover(mesh, recorded) -> None:
+    runs = [await get_run(mesh.addr("runlog"), reply.run_id) for reply in recorded]
+    attempts = [[json.loads(e.payload_json) for e in run.events if e.kind == "model_attempt"] for run in runs]
+    assert any(a.get("purpose") == "repair" for a in attempts[0]), "brief_agent with #sim invalid=1 was repaired"
+    assert sum(1 for run in runs for e in run.events if e.kind == "tool_result") >= 8
+    failover = attempts[-2]
+    assert f"{failover[0]['provider']}:{failover[0]['model']}" == FIRST_CHOICE
+    assert failover[0]["error"]["kind"] == "unavailable" and "error" not in failover[-1]
+    assert failover[-1]["provider"] != failover[0]["provider"] and recorded[-2].status == "succeeded"
 
 
 async def test_a_changed_instruction_diverges_at_the_first_model_call(lead_run) -> None:
