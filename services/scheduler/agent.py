@@ -4,6 +4,7 @@ import hashlib
 import importlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -23,12 +24,15 @@ class Agent:
     seed: int | None = 0
 
     @property
-    def output_type(self) -> str:
-        return f"{self.output.__module__}:{self.output.__qualname__}"
+    def parameters(self) -> dict[str, Any]:
+        """What the agent pins in each of its model requests."""
+        output_type = f"{self.output.__module__}:{self.output.__qualname__}"
+        pinned = {"task_class": self.task_class, "output_type": output_type, "temperature": self.temperature}
+        return pinned | {"seed": self.seed, "max_output_tokens": self.max_output_tokens}
 
     def definition_hash(self) -> str:
         """Changes whenever anything that shapes the agent's requests changes."""
-        fields = {**self.__dict__, "output": self.output.model_json_schema(), "output_type": self.output_type}
+        fields = {**self.__dict__, **self.parameters, "output": self.output.model_json_schema()}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

@@ -8,44 +8,37 @@ import redis.asyncio as redis
 from agentmesh.v1 import common_pb2, toolworker_pb2
 from services.common.config import Settings
 
+Outcome = toolworker_pb2.ToolOutcome
+
 
 class ToolDispatch:
-    """One per turn. The deadline covers every delivery a call may get, including claims after a worker died."""
+    """One per turn. The wait covers every delivery a call may get, including claims after a worker died."""
 
     def __init__(self, rds: redis.Redis, settings: Settings, run_id: str) -> None:
-        self.rds, self.settings = rds, settings
-        self.calls_stream = settings.redis_prefix + settings.tool_calls_stream
+        self.rds, self.settings, self.last_id = rds, settings, "0-0"
         self.reply_stream = f"{settings.redis_prefix}tools:replies:{run_id}"
-        self.last_id = "0-0"
 
-    async def __call__(self, calls: Sequence[toolworker_pb2.ToolInvocation]) -> list[toolworker_pb2.ToolOutcome]:
-        async with self.rds.pipeline(transaction=False) as pipe:
-            for call in calls:
-                published = toolworker_pb2.ToolInvocation(reply_stream=self.reply_stream)
-                published.MergeFrom(call)
-                published.timeout_ms = int(self.settings.tool_timeout_s * 1000)
-                pipe.xadd(
-                    self.calls_stream, {"data": published.SerializeToString()}, maxlen=self.settings.stream_maxlen
-                )
-            await pipe.execute()
-        waiting = {call.call_id: call for call in calls}
-        outcomes: dict[str, toolworker_pb2.ToolOutcome] = {}
-        s = self.settings
+    async def __call__(self, calls: Sequence[toolworker_pb2.ToolInvocation]) -> list[Outcome]:
+        s, stream = self.settings, self.settings.redis_prefix + self.settings.tool_calls_stream
+        for call in calls:
+            published = toolworker_pb2.ToolInvocation(
+                reply_stream=self.reply_stream, timeout_ms=int(s.tool_timeout_s * 1e3)
+            )
+            published.MergeFrom(call)
+            await self.rds.xadd(stream, {"data": published.SerializeToString()}, maxlen=s.stream_maxlen)
+        outcomes: dict[str, Outcome] = {}
+        wanted = {call.call_id for call in calls}
         deadline = time.monotonic() + s.tool_max_deliveries * (s.tool_timeout_s + s.tool_claim_idle_s) + 1
-        while waiting.keys() - outcomes.keys() and (left_ms := int((deadline - time.monotonic()) * 1000)) > 0:
+        while len(outcomes) < len(wanted) and (left_ms := int((deadline - time.monotonic()) * 1000)) > 0:
             for _, entries in await self.rds.xread({self.reply_stream: self.last_id}, block=min(left_ms, 1000)) or []:
                 for entry_id, fields in entries:
-                    self.last_id = entry_id
-                    outcome = toolworker_pb2.ToolOutcome.FromString(fields[b"data"])
-                    if outcome.call_id in waiting:
-                        outcomes.setdefault(outcome.call_id, outcome)  # a redelivered duplicate loses
-        return [outcomes.get(call_id) or _no_answer(call, s) for call_id, call in waiting.items()]
+                    self.last_id, outcome = entry_id, Outcome.FromString(fields[b"data"])
+                    if outcome.call_id in wanted:
+                        outcomes.setdefault(outcome.call_id, outcome)  # the first outcome wins over a redelivery's
+        missing = common_pb2.ErrorDetail(
+            kind="timeout", message=f"no worker answered in {s.tool_max_deliveries} deliveries"
+        )
+        return [outcomes.get(c.call_id) or Outcome(call_id=c.call_id, name=c.name, error=missing) for c in calls]
 
     async def close(self) -> None:
         await self.rds.delete(self.reply_stream)
-
-
-def _no_answer(call: toolworker_pb2.ToolInvocation, settings: Settings) -> toolworker_pb2.ToolOutcome:
-    message = f"no tool worker answered within {settings.tool_max_deliveries} deliveries"
-    error = common_pb2.ErrorDetail(kind="timeout", message=message)
-    return toolworker_pb2.ToolOutcome(call_id=call.call_id, name=call.name, version=call.version, error=error)

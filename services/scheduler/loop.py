@@ -44,7 +44,7 @@ async def run_turn(
     agent: Agent, base: router_pb2.CompleteRequest, state: AgentState, inbound: str, ports: Ports
 ) -> tuple[scheduler_pb2.RunTurnReply, AgentState]:
     """Runs one turn to its end; the reply carries outbound, output, usage, cost, status and error."""
-    result = scheduler_pb2.RunTurnReply(status="succeeded")
+    result = scheduler_pb2.RunTurnReply()
     step = turn(agent, base, state, inbound)
     while step.error is None and (step.request is not None or step.calls or step.refused):
         if step.request is not None:
@@ -62,9 +62,6 @@ async def run_turn(
             outcomes += await ports.dispatch(step.calls)
         await ports.record([event("tool_result", as_dict(outcome)) for outcome in outcomes])
         step = turn(agent, base, step.state, outcomes)
-    if step.error is not None:
-        result.status = "failed"
-        result.error.CopyFrom(step.error)
-    result.outbound.extend(step.outbound)
-    result.output_json = step.output_json
+    result.MergeFrom(scheduler_pb2.RunTurnReply(outbound=step.outbound, output_json=step.output_json, error=step.error))
+    result.status = "failed" if step.error else "succeeded"
     return result, step.state

@@ -2,6 +2,8 @@
 
 Nothing is held between turns. A Redis lock per session serializes the turns of one session across
 replicas; the run log's version check on the state write is the backstop if a lock ever expires.
+Every failure is recorded as run_failed (while the run log can be reached) and returned as a typed
+gRPC error whose RunTurnReply detail carries the run id, usage and cost so far.
 """
 
 import contextlib
@@ -17,17 +19,13 @@ import redis.asyncio as redis
 from google.protobuf import json_format
 from redis.exceptions import LockError
 
-from agentmesh.v1 import (
-    common_pb2,
-    router_pb2,
-    router_pb2_grpc,
-    runlog_pb2,
-    runlog_pb2_grpc,
-    scheduler_pb2,
-    scheduler_pb2_grpc,
-    toolworker_pb2,
-    toolworker_pb2_grpc,
-)
+from agentmesh.v1 import runlog_pb2, scheduler_pb2_grpc
+from agentmesh.v1.router_pb2 import CompleteRequest, ListModelsRequest
+from agentmesh.v1.router_pb2_grpc import RouterStub
+from agentmesh.v1.runlog_pb2_grpc import RunLogStub
+from agentmesh.v1.scheduler_pb2 import DESCRIPTOR, RunTurnReply, RunTurnRequest
+from agentmesh.v1.toolworker_pb2 import ListToolsRequest
+from agentmesh.v1.toolworker_pb2_grpc import ToolWorkerStub
 from services.common.bridge import proto_json
 from services.common.config import Settings
 from services.common.errors import MeshError
@@ -60,40 +58,39 @@ def _inbound_text(input_json: str) -> str:
 
 
 class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
-    def __init__(self, settings: Settings, rds: redis.Redis, channels: dict[str, grpc.aio.Channel]) -> None:
-        self.settings, self.rds = settings, rds
-        self.agents = load_agents(settings.agents_module)
-        self.router = router_pb2_grpc.RouterStub(channels["router"])
-        self.runlog = runlog_pb2_grpc.RunLogStub(channels["runlog"])
-        self.toolworker = toolworker_pb2_grpc.ToolWorkerStub(channels["toolworker"])
+    def __init__(self, settings: Settings, rds: redis.Redis) -> None:
+        self.settings, self.rds, self.agents = settings, rds, load_agents(settings.agents_module)
+        addrs = (settings.router_addr, settings.runlog_addr, settings.toolworker_addr)
+        self.channels = [grpc.aio.insecure_channel(addr) for addr in addrs]
+        self.router, self.runlog, self.toolworker = (
+            RouterStub(self.channels[0]),
+            RunLogStub(self.channels[1]),
+            ToolWorkerStub(self.channels[2]),
+        )
 
     @rpc
-    async def GetRun(self, request: runlog_pb2.GetRunRequest, context: grpc.aio.ServicerContext) -> runlog_pb2.Run:
+    async def GetRun(self, request: runlog_pb2.GetRunRequest, context: Any) -> runlog_pb2.Run:
         return await _remote("run log", self.runlog.GetRun(request))
 
     @rpc
-    async def RunTurn(
-        self, request: scheduler_pb2.RunTurnRequest, context: grpc.aio.ServicerContext
-    ) -> scheduler_pb2.RunTurnReply:
+    async def RunTurn(self, request: RunTurnRequest, context: Any) -> RunTurnReply:
         if (agent := self.agents.get(request.agent)) is None:
             raise MeshError("not_found", f"agent: no agent named {request.agent!r}", field="agent")
         inbound = _inbound_text(request.input_json)
-        reply = scheduler_pb2.RunTurnReply(
-            run_id=request.run_id or f"run-{uuid.uuid4()}", session_id=request.session_id or f"ses-{uuid.uuid4()}"
+        reply = RunTurnReply(run_id=request.run_id or f"run-{uuid.uuid4()}")
+        reply.session_id = request.session_id or f"ses-{uuid.uuid4()}"
+        lock = self.rds.lock(
+            f"{self.settings.redis_prefix}session:{reply.session_id}:lock", self.settings.turn_timeout_s
         )
-        wait_s = self.settings.turn_timeout_s
-        lock = self.rds.lock(f"{self.settings.redis_prefix}session:{reply.session_id}:lock", wait_s, thread_local=False)
-        if not await lock.acquire(blocking_timeout=wait_s):
-            raise MeshError("timeout", f"session {reply.session_id} stayed busy for {wait_s}s", run_id=reply.run_id)
+        if not await lock.acquire(blocking_timeout=lock.timeout):
+            raise MeshError("timeout", f"session {reply.session_id} stayed busy for {lock.timeout}s")
         try:
             return await self._turn(agent, request, inbound, reply)
         finally:
             with contextlib.suppress(LockError):  # expired: the state's version check still guards the session
                 await lock.release()
 
-    async def _turn(
-        self, agent: Agent, request: scheduler_pb2.RunTurnRequest, inbound: str, reply: scheduler_pb2.RunTurnReply
-    ) -> scheduler_pb2.RunTurnReply:
+    async def _turn(self, agent: Agent, request: RunTurnRequest, inbound: str, reply: RunTurnReply) -> RunTurnReply:
         header = runlog_pb2.RunHeader(agent=agent.name, customer=request.customer, session_id=reply.session_id)
 
         async def record(events: list[runlog_pb2.Event], **final: Any) -> runlog_pb2.AppendEventsReply:
@@ -102,15 +99,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 
         dispatch = ToolDispatch(self.rds, self.settings, reply.run_id)
         try:
-            loaded = await _remote(
-                "run log", self.runlog.LoadState(runlog_pb2.LoadStateRequest(session_id=reply.session_id))
-            )
-            routing = {"customer": request.customer, "model": request.model, "prefer": request.prefer}
-            base = router_pb2.CompleteRequest(**routing, exclude=request.exclude, tools=await self._pinned_tools(agent))
-            base.run_id, base.turn_id = reply.run_id, f"{reply.session_id}:{loaded.version + 1}"
-            turn_input = {"session_id": reply.session_id, "input_json": request.input_json}
-            turn_input |= {"state_version": loaded.version, "state_json": loaded.state_json}
-            await record([await self._run_started(agent, base), event("turn_input", turn_input)], status="running")
+            load = runlog_pb2.LoadStateRequest(session_id=reply.session_id)
+            loaded = await _remote("run log", self.runlog.LoadState(load))
+            base = await self._start(agent, request, reply, loaded, record)
             complete = lambda asked: _remote("router", self.router.Complete(asked))  # noqa: E731
             state = json_format.Parse(loaded.state_json or "{}", AgentState())
             result, state = await run_turn(agent, base, state, inbound, Ports(complete, dispatch, record))
@@ -134,33 +125,37 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         finally:
             await dispatch.close()
 
-    async def _pinned_tools(self, agent: Agent) -> list[common_pb2.ToolDefinition]:
-        """The agent's tools as registered now; a pin to a missing name or version is refused up front."""
-        listed = await _remote("toolworker", self.toolworker.ListTools(toolworker_pb2.ListToolsRequest()))
+    async def _start(
+        self, agent: Agent, request: RunTurnRequest, reply: RunTurnReply, loaded: runlog_pb2.SessionState, record: Any
+    ) -> CompleteRequest:
+        """The turn's request skeleton with the agent's tools pinned (an unregistered pin is refused here)."""
+        listed = await _remote("toolworker", self.toolworker.ListTools(ListToolsRequest()))
         registered = {f"{tool.name}@{tool.version}": tool for tool in listed.tools}
         if missing := [ref for ref in agent.tools if ref not in registered]:
             raise MeshError("not_found", f"agent {agent.name} pins unregistered tools: {', '.join(missing)}")
-        return [registered[ref] for ref in agent.tools]
-
-    async def _run_started(self, agent: Agent, base: router_pb2.CompleteRequest) -> runlog_pb2.Event:
-        policy = await _remote("router", self.router.ListModels(router_pb2.ListModelsRequest()))
+        base = CompleteRequest(
+            customer=request.customer, model=request.model, prefer=request.prefer, exclude=request.exclude
+        )
+        base.run_id, base.turn_id = reply.run_id, f"{reply.session_id}:{loaded.version + 1}"
+        base.tools.extend(registered[ref] for ref in agent.tools)
+        policy = await _remote("router", self.router.ListModels(ListModelsRequest()))
         tools = [{"name": t.name, "version": t.version, "schema_hash": t.schema_hash} for t in base.tools]
         started = {"agent": agent.name, "agent_hash": agent.definition_hash(), "tools": tools}
-        return event(
-            "run_started", {**started, "runtime_version": RUNTIME_VERSION, "policy_version": policy.policy_version}
-        )
+        started |= {"runtime_version": RUNTIME_VERSION, "policy_version": policy.policy_version}
+        turn_input = {"session_id": reply.session_id, "input_json": request.input_json}
+        turn_input |= {"state_version": loaded.version, "state_json": loaded.state_json}
+        await record([event("run_started", started), event("turn_input", turn_input)], status="running")
+        return base
 
 
 @asynccontextmanager
 async def setup(server: grpc.aio.Server, settings: Settings) -> AsyncIterator[list[str]]:
-    rds = await connect_redis(settings)
-    addrs = {"router": settings.router_addr, "runlog": settings.runlog_addr, "toolworker": settings.toolworker_addr}
-    channels = {name: grpc.aio.insecure_channel(addr) for name, addr in addrs.items()}
-    scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(settings, rds, channels), server)
+    servicer = SchedulerServicer(settings, rds := await connect_redis(settings))
+    scheduler_pb2_grpc.add_SchedulerServicer_to_server(servicer, server)
     try:
-        yield [scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name]
+        yield [DESCRIPTOR.services_by_name["Scheduler"].full_name]
     finally:
-        for channel in channels.values():
+        for channel in servicer.channels:
             await channel.close()
         await rds.aclose()
 

@@ -16,7 +16,8 @@ from agentmesh.v1 import common_pb2, router_pb2, scheduler_pb2, toolworker_pb2
 from services.scheduler.agent import Agent
 
 AgentState = scheduler_pb2.AgentState
-Inbound = str | router_pb2.CompleteReply | list[toolworker_pb2.ToolOutcome]
+Message, Outcome = common_pb2.Message, toolworker_pb2.ToolOutcome
+Inbound = str | router_pb2.CompleteReply | list[Outcome]
 
 
 @dataclass(frozen=True)
@@ -26,32 +27,26 @@ class Step:
     state: AgentState
     request: router_pb2.CompleteRequest | None = None
     calls: tuple[toolworker_pb2.ToolInvocation, ...] = ()
-    refused: tuple[toolworker_pb2.ToolOutcome, ...] = ()  # calls to tools not offered: answered, never dispatched
-    outbound: tuple[common_pb2.Message, ...] = ()
+    refused: tuple[Outcome, ...] = ()  # calls to tools that are not offered: answered here, never dispatched
+    outbound: tuple[Message, ...] = ()
     output_json: str = ""
     error: common_pb2.ErrorDetail | None = None
 
 
 def turn(agent: Agent, base: router_pb2.CompleteRequest, state: AgentState, inbound: Inbound) -> Step:
-    if isinstance(inbound, str):
-        state = AgentState(messages=[*state.messages, common_pb2.Message(role="user", content=inbound)])
-        return Step(state, request=_request(agent, base, state))
     if isinstance(inbound, router_pb2.CompleteReply):
         return _on_reply(agent, base, state, inbound)
-    return _on_outcomes(agent, base, state, inbound)
-
-
-def _request(agent: Agent, base: router_pb2.CompleteRequest, state: AgentState) -> router_pb2.CompleteRequest:
-    request = router_pb2.CompleteRequest(
-        task_class=agent.task_class,
-        messages=[common_pb2.Message(role="system", content=agent.instructions), *state.messages],
-        output_type=agent.output_type,
-        temperature=agent.temperature,
-        seed=agent.seed,
-        max_output_tokens=agent.max_output_tokens,
-    )
+    if isinstance(inbound, str):
+        state = AgentState(messages=[*state.messages, Message(role="user", content=inbound)])
+    else:  # the tools' outcomes, answered in the order the model asked for them
+        by_id = {outcome.call_id: outcome for outcome in inbound}
+        asked = enumerate(state.messages[-1].tool_calls)
+        answers = [_tool_message(call, by_id[_call_id(base, state, index)]) for index, call in asked]
+        state = AgentState(messages=[*state.messages, *answers], tool_rounds=state.tool_rounds + 1)
+    system = Message(role="system", content=agent.instructions)
+    request = router_pb2.CompleteRequest(messages=[system, *state.messages], **agent.parameters)
     request.MergeFrom(base)
-    return request
+    return Step(state, request=request)
 
 
 def _on_reply(
@@ -62,38 +57,34 @@ def _on_reply(
             agent.output.model_validate_json(reply.output_json)
         except ValidationError as exc:
             return Step(state, error=common_pb2.ErrorDetail(kind="schema_invalid", message=f"{agent.name}: {exc}"))
-        answer = common_pb2.Message(role="assistant", content=reply.output_json)
+        answer = Message(role="assistant", content=reply.output_json)
         state = AgentState(messages=[*state.messages, answer], tool_rounds=state.tool_rounds)
         return Step(state, outbound=(answer,), output_json=reply.output_json)
     if state.tool_rounds >= agent.max_tool_rounds:
         reason = f"{agent.name} still asks for tools after max_tool_rounds={agent.max_tool_rounds}{_last_errors(state)}"
         return Step(state, error=common_pb2.ErrorDetail(kind="limit_reached", message=reason))
-    offered = {tool.name: tool for tool in base.tools}
-    calls, refused = [], []
+    offered, calls, refused = {tool.name: tool for tool in base.tools}, [], []
     for index, call in enumerate(reply.message.tool_calls):
         call_id, pinned = _call_id(base, state, index), offered.get(call.name)
         if pinned is None or call.version not in ("", pinned.version):
             why = common_pb2.ErrorDetail(kind="unknown_tool", message=f"{call.name}@{call.version} is not offered")
-            refused.append(toolworker_pb2.ToolOutcome(call_id=call_id, name=call.name, version=call.version, error=why))
+            refused.append(Outcome(call_id=call_id, name=call.name, version=call.version, error=why))
         else:
-            asked = dict(call_id=call_id, run_id=base.run_id, name=call.name, arguments_json=call.arguments_json)
+            asked = {
+                "call_id": call_id,
+                "run_id": base.run_id,
+                "name": call.name,
+                "arguments_json": call.arguments_json,
+            }
             calls.append(toolworker_pb2.ToolInvocation(**asked, version=pinned.version, schema_hash=pinned.schema_hash))
     state = AgentState(messages=[*state.messages, reply.message], tool_rounds=state.tool_rounds)
     return Step(state, calls=tuple(calls), refused=tuple(refused))
 
 
-def _on_outcomes(
-    agent: Agent, base: router_pb2.CompleteRequest, state: AgentState, outcomes: list[toolworker_pb2.ToolOutcome]
-) -> Step:
-    by_id = {outcome.call_id: outcome for outcome in outcomes}
-    messages = list(state.messages)
-    for index, call in enumerate(state.messages[-1].tool_calls):
-        outcome = by_id[_call_id(base, state, index)]
-        error = {"error": {"kind": outcome.error.kind, "message": outcome.error.message}}
-        content = json.dumps(error) if outcome.HasField("error") else outcome.output_json
-        messages.append(common_pb2.Message(role="tool", content=content, tool_call_id=call.call_id, name=call.name))
-    state = AgentState(messages=messages, tool_rounds=state.tool_rounds + 1)
-    return Step(state, request=_request(agent, base, state))
+def _tool_message(call: common_pb2.ToolCall, outcome: Outcome) -> Message:
+    error = {"error": {"kind": outcome.error.kind, "message": outcome.error.message}}
+    content = json.dumps(error) if outcome.HasField("error") else outcome.output_json
+    return Message(role="tool", content=content, tool_call_id=call.call_id, name=call.name)
 
 
 def _call_id(base: router_pb2.CompleteRequest, state: AgentState, index: int) -> str:

@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 
 import redis.asyncio as redis
 
-from agentmesh.v1 import common_pb2, toolworker_pb2
+from agentmesh.v1 import toolworker_pb2
 from services.common.config import Settings
-from services.toolworker.registry import Registry, ToolContext
+from services.toolworker.registry import Registry, ToolContext, failure
 
 GROUP = "toolworkers"
 RESULT_TTL_S = 24 * 3600  # how long a redelivered call finds its first outcome
@@ -74,16 +75,20 @@ class ToolConsumer:
     async def _outcome(self, call: toolworker_pb2.ToolInvocation, data: bytes) -> toolworker_pb2.ToolOutcome:
         prefix, result_key = self.settings.redis_prefix, f"{self.settings.redis_prefix}tools:result:{call.call_id}"
         if (stored := await self.rds.get(result_key)) is None:
-            counter = f"{prefix}tools:deliveries:{call.call_id}"
+            counter, started = f"{prefix}tools:deliveries:{call.call_id}", time.monotonic()
             delivery, _ = await self.rds.pipeline().incr(counter).expire(counter, RESULT_TTL_S).execute()
             if delivery > self.settings.tool_max_deliveries:
                 await self.rds.xadd(f"{prefix}tools:dead", {"data": data}, maxlen=self.settings.stream_maxlen)
-                message = f"dead-lettered: no worker finished it in {delivery - 1} deliveries"
-                outcome = toolworker_pb2.ToolOutcome(call_id=call.call_id, name=call.name, version=call.version)
-                outcome.error.CopyFrom(common_pb2.ErrorDetail(kind="tool_error", message=message))
+                outcome = failure("tool_error", f"dead-lettered: no worker finished it in {delivery - 1} deliveries")
             else:
                 outcome = await self.registry.run(call, ToolContext(call.call_id, call.run_id, self.rds, prefix))
-            outcome.worker, outcome.delivery = self.name, delivery
+            outcome.call_id, outcome.name, outcome.version, outcome.worker = (
+                call.call_id,
+                call.name,
+                call.version,
+                self.name,
+            )
+            outcome.delivery, outcome.latency_ms = delivery, (time.monotonic() - started) * 1000
             if await self.rds.set(result_key, outcome.SerializeToString(), nx=True, ex=RESULT_TTL_S):
                 return outcome
             stored = await self.rds.get(result_key)  # another delivery finished first: its outcome stands

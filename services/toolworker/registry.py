@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import inspect
 import json
-import time
 import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ def tool(name: str, version: str) -> Callable[[Callable[..., Awaitable[Any]]], T
     return declare
 
 
-def _failure(kind: str, message: str) -> toolworker_pb2.ToolOutcome:
+def failure(kind: str, message: str) -> toolworker_pb2.ToolOutcome:
     return toolworker_pb2.ToolOutcome(error=common_pb2.ErrorDetail(kind=kind, message=message))
 
 
@@ -73,31 +72,24 @@ class Registry:
             raise ValueError("a tool name@version is declared twice")
 
     async def run(self, call: toolworker_pb2.ToolInvocation, ctx: ToolContext) -> toolworker_pb2.ToolOutcome:
-        started = time.monotonic()
-        outcome = await self._outcome(call, ctx)
-        outcome.call_id, outcome.name, outcome.version = call.call_id, call.name, call.version
-        outcome.latency_ms = (time.monotonic() - started) * 1000
-        return outcome
-
-    async def _outcome(self, call: toolworker_pb2.ToolInvocation, ctx: ToolContext) -> toolworker_pb2.ToolOutcome:
         ref = f"{call.name}@{call.version}"
         if (found := self.tools.get(ref)) is None or call.schema_hash not in ("", found.definition.schema_hash):
-            return _failure("unknown_tool", f"no tool {ref} with schema hash {call.schema_hash or 'any'} is registered")
+            return failure("unknown_tool", f"no tool {ref} with schema hash {call.schema_hash or 'any'} is registered")
         try:
             args = found.input.model_validate_json(call.arguments_json or "{}")
         except ValidationError as exc:
-            return _failure("invalid_input", _first_error(exc))
+            return failure("invalid_input", _first_error(exc))
         try:
             async with asyncio.timeout(call.timeout_ms / 1000 or None):
                 result = await found.fn(args, ctx)
         except TimeoutError:
-            return _failure("timeout", f"{ref} did not finish within {call.timeout_ms} ms")
+            return failure("timeout", f"{ref} did not finish within {call.timeout_ms} ms")
         except Exception as exc:
-            return _failure("tool_error", f"{type(exc).__name__}: {exc}")
+            return failure("tool_error", f"{type(exc).__name__}: {exc}")
         try:
             output = found.output.model_validate(result.model_dump() if isinstance(result, BaseModel) else result)
         except ValidationError as exc:
-            return _failure("invalid_output", _first_error(exc))
+            return failure("invalid_output", _first_error(exc))
         return toolworker_pb2.ToolOutcome(
             output_json=output.model_dump_json(), schema_hash=found.definition.schema_hash
         )
