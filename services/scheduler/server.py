@@ -85,6 +85,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         if not await lock.acquire(blocking_timeout=lock.timeout):
             raise MeshError("timeout", f"session {reply.session_id} stayed busy for {lock.timeout}s")
         try:
+            if request.run_id:
+                await self._refuse_used_run_id(request.run_id)
             return await self._turn(agent, request, inbound, reply)
         finally:
             with contextlib.suppress(LockError):  # expired: the state's version check still guards the session
@@ -124,6 +126,16 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
             raise MeshError(error.kind, error.message, [*error.details, reply], run_id=reply.run_id) from exc
         finally:
             await dispatch.close()
+
+    async def _refuse_used_run_id(self, run_id: str) -> None:
+        """A caller-chosen run id runs once: a retry gets `conflict` instead of a second execution."""
+        try:
+            run = await _remote("run log", self.runlog.GetRun(runlog_pb2.GetRunRequest(run_id=run_id)))
+        except MeshError as exc:
+            if exc.kind != "not_found":
+                raise
+        else:
+            raise MeshError("conflict", f"run_id: run {run_id} already exists ({run.status}); GetRun has its result")
 
     async def _start(
         self, agent: Agent, request: RunTurnRequest, reply: RunTurnReply, loaded: runlog_pb2.SessionState, record: Any

@@ -9,6 +9,7 @@ dead-letter stream after `tool_max_deliveries`, and the waiting scheduler gets a
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -19,6 +20,7 @@ from agentmesh.v1 import toolworker_pb2
 from services.common.config import Settings
 from services.toolworker.registry import Registry, ToolContext, failure
 
+log = logging.getLogger(__name__)
 GROUP = "toolworkers"
 RESULT_TTL_S = 24 * 3600  # how long a redelivered call finds its first outcome
 REPLY_TTL_S = 3600  # a reply stream nobody reads any more expires
@@ -42,7 +44,13 @@ class ToolConsumer:
             if len(self.in_flight) >= CONCURRENCY:
                 await asyncio.wait(self.in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
                 continue
-            for entry_id, fields in await self._next_entries(CONCURRENCY - len(self.in_flight)):
+            try:
+                entries = await self._next_entries(CONCURRENCY - len(self.in_flight))
+            except redis.ConnectionError:  # Redis restarting: keep trying rather than stop consuming silently
+                log.warning("redis unreachable; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            for entry_id, fields in entries:
                 if fields:  # a trimmed entry comes back empty
                     self.in_flight[entry_id] = asyncio.create_task(self._handle(entry_id, fields[b"data"]))
                     self.in_flight[entry_id].add_done_callback(lambda _, e=entry_id: self.in_flight.pop(e))

@@ -172,6 +172,45 @@ async def test_bad_requests_name_the_field(scheduler: Any) -> None:
     assert garbled.kind == "bad_request" and garbled.message.startswith("input_json:")
 
 
+async def test_a_caller_chosen_run_id_runs_once(scheduler: Any) -> None:
+    request = turn_request("lead_agent", "#sim tools=score_lead\nOnce only")
+    first = await scheduler.RunTurn(request)
+    before = await events_of(scheduler, request.run_id)
+    retry = await failure_of(scheduler.RunTurn(request))
+    assert retry.kind == "conflict" and retry.message.startswith(f"run_id: run {request.run_id} already exists")
+    assert await events_of(scheduler, request.run_id) == before and first.status == "succeeded"
+
+
+async def test_the_state_version_check_rejects_a_turn_that_slipped_past_the_lock(
+    scheduler: Any, mesh: dict, spawn: Any, channel_to: Any, rds: Any, prefix: str
+) -> None:
+    """A scheduler on another Redis prefix does not see the session lock: the run log's version check still holds."""
+    elsewhere = f"{prefix}elsewhere:"
+    env = {"AGENTMESH_REDIS_PREFIX": elsewhere, "AGENTMESH_TOOL_TIMEOUT_S": "15"}
+    peers = {f"AGENTMESH_{name.upper()}_ADDR": mesh[name].addr for name in ("runlog", "router")}
+    await asyncio.to_thread(spawn, "services.toolworker", env)
+    stray = await asyncio.to_thread(
+        spawn, "services.scheduler", {**env, **peers, "AGENTMESH_TOOLWORKER_ADDR": mesh["workers"][1].addr}
+    )
+    stray_stub = scheduler_pb2_grpc.SchedulerStub(channel_to(stray.addr))
+    gates, stray_gates = GateLog(rds, prefix), GateLog(rds, elsewhere)
+    session = f"ses-{uuid.uuid4().hex[:8]}"
+    first, second = turn_request("gated_agent", "A", session), turn_request("gated_agent", "B", session)
+
+    running = asyncio.ensure_future(scheduler.RunTurn(first))
+    racing = asyncio.ensure_future(stray_stub.RunTurn(second))
+    await eventually(lambda: gates.started(f"{first.run_id}:0:0"), what="the first turn's tool started")
+    await eventually(lambda: stray_gates.started(f"{second.run_id}:0:0"), what="the racing turn's tool started")
+    await gates.open(first.run_id)
+    assert (await running).state_version == 1
+    await stray_gates.open(second.run_id)
+    error = await failure_of(racing)
+
+    assert error.kind == "conflict" and "expected_version" in error.message
+    events = await events_of(scheduler, second.run_id)
+    assert "state_snapshot" not in [kind for kind, _ in events] and events[-1][0] == "run_failed"
+
+
 async def test_turns_of_two_sessions_interleave_but_turns_of_one_session_never_do(
     scheduler: Any, rds: Any, prefix: str
 ) -> None:
