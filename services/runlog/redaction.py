@@ -17,7 +17,8 @@ MASK = "[REDACTED]"
 class Redactor:
     def __init__(self, settings: Settings) -> None:
         keys = (settings.openai_api_key, settings.anthropic_api_key, settings.gemini_api_key, settings.xai_api_key)
-        self.secrets = [value for key in keys if key and (value := key.get_secret_value())]
+        secrets = [re.escape(value) for key in keys if key and (value := key.get_secret_value())]
+        self.pattern = re.compile("|".join([KEY_PATTERN.pattern, *secrets]))
         self.fields = [word.lower() for word in settings.redact_fields]
 
     def json_text(self, text: str) -> str:
@@ -38,6 +39,4 @@ class Redactor:
         if text.startswith(("{", "[")):
             with suppress(ValueError):
                 text = self.json_text(text)
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return KEY_PATTERN.sub(MASK, text)
+        return self.pattern.sub(MASK, text)

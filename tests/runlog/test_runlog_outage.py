@@ -7,7 +7,7 @@ import signal
 import grpc
 import pytest
 from conftest import LocalMesh
-from runlog_helpers import LEAD, MODELS, new_run_id
+from runlog_helpers import LEAD, MODELS, new_run_id, run_turns
 
 from agentmesh.v1 import runlog_pb2, runlog_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 from services.common.errors import MeshError
@@ -60,3 +60,16 @@ async def test_killing_the_run_log_mid_run_fails_the_turn_and_no_run_looks_succe
     assert run.status != "succeeded"
     assert not {"turn_output", "state_snapshot", "run_finished"} & {event.kind for event in run.events}
     assert [event.seq for event in run.events] == list(range(1, len(run.events) + 1)), "no gap in what was written"
+    await until_turns_succeed(mesh)
+
+
+async def until_turns_succeed(mesh: LocalMesh) -> None:
+    """After the run log is back, turns succeed again once the callers' channels reconnect (gRPC backoff)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    while loop.time() < deadline:
+        (reply,) = await run_turns(mesh.addr("scheduler"), [("brief_agent", json.dumps("Brief me on acme.com"), "")])
+        if reply.status == "succeeded":
+            return
+        await asyncio.sleep(0.2)  # polling a condition with a deadline
+    raise AssertionError(f"turns still fail {DEADLINE_S}s after the run log came back: {reply.error}")
