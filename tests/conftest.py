@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import asyncpg
 import pytest
@@ -26,6 +27,27 @@ ROOT = Path(__file__).resolve().parents[1]
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_TAG = uuid.uuid4().hex[:8]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[pytest.CollectReport]:
+    """`from conftest import X` in a test module means its nearest conftest.py.
+
+    Test folders have no __init__.py, so every conftest.py is imported under the one name `conftest`, and
+    pytest leaves the last one imported in sys.modules: a whole-suite run would hand a test module another
+    folder's conftest. Pointing the name at the module's nearest conftest before it is imported fixes that.
+    """
+    if isinstance(collector, pytest.Module):
+        conftests = [
+            plugin
+            for plugin in collector.config.pluginmanager.get_plugins()
+            if isinstance(plugin, ModuleType)
+            and Path(plugin.__file__ or "").name == "conftest.py"
+            and collector.path.is_relative_to(Path(plugin.__file__ or "").parent)
+        ]
+        if conftests:
+            sys.modules["conftest"] = max(conftests, key=lambda plugin: len(Path(plugin.__file__ or "").parts))
+    return (yield)
 
 
 def free_port() -> int:
