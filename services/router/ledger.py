@@ -6,6 +6,7 @@ so an empty Redis is rebuilt from it (GetSpend) before the next hold. Quotas are
 continuously; a breaker opens after consecutive failures and lets one probe through after its cooldown.
 """
 
+import asyncio
 import json
 import uuid
 from collections import defaultdict
@@ -14,10 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import bpe_openai
+import grpc
 import redis.asyncio as redis
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agentmesh.v1 import router_pb2, runlog_pb2
+from services.common.errors import MeshError
 from services.router.policy import Budget, Policy
 
 PERIODS = {"day": "%Y-%m-%d", "month": "%Y-%m", "total": "all"}  # the id of a scope's spend key in each period
@@ -40,6 +43,7 @@ class Ledger:
 
     def __init__(self, client: redis.Redis, prefix: str, spend_source: SpendSource) -> None:
         self.client, self.prefix, self.spend_source = client, prefix, spend_source
+        self.marker, self.rebuilding = f"{prefix}ledger:built", asyncio.Lock()
         self.lua = {name: client.register_script(path.read_text()) for name, path in SCRIPTS.items()}
 
     def key(self, scope: str, now: datetime) -> str:
@@ -52,7 +56,7 @@ class Ledger:
         keys = [k for scope in scopes for k in (self.key(scope, now), f"{self.key(scope, now)}:holds")]
         member = f"{uuid.uuid4().hex}:{amount!r}"
         args = [member, amount, ttl_s, *(-1 if v is None else v for v in scopes.values())]
-        while (full := await self.lua["reserve"](keys=[f"{self.prefix}ledger:built", *keys], args=args)) == -1:
+        while (full := await self.lua["reserve"](keys=[self.marker, *keys], args=args)) == -1:
             await self.rebuild()
         return list(scopes)[full - 1] if full else (keys, member)
 
@@ -60,16 +64,24 @@ class Ledger:
         await self.lua["settle"](keys=hold[0], args=[hold[1], cost_usd])
 
     async def rebuild(self) -> None:
-        """Load this day's, this month's and all-time spend per customer and per model from the run log."""
-        now, spend = datetime.now(UTC), defaultdict[str, float](float)
-        for name, fmt in PERIODS.items():
-            start = datetime.strptime(now.strftime(fmt), fmt).replace(tzinfo=UTC) if name != "total" else None
-            request = runlog_pb2.GetSpendRequest(since=Timestamp(seconds=int(start.timestamp())) if start else None)
-            for line in (await self.spend_source(request)).lines:
-                for scope in (f"customer:{line.customer}:{name}", f"model:{line.provider}:{line.model}:{name}"):
-                    spend[scope] += line.cost_usd
-        keys = [f"{self.prefix}ledger:built", *(self.key(scope, now) for scope in spend)]
-        await self.lua["rebuild"](keys=keys, args=list(spend.values()))
+        """Load this day's, this month's and all-time spend per customer and per model from the run log; one
+        task per replica asks at a time, and the first replica's load wins."""
+        async with self.rebuilding:
+            if await self.client.exists(self.marker):
+                return
+            now, spend = datetime.now(UTC), defaultdict[str, float](float)
+            for name, fmt in PERIODS.items():
+                start = datetime.strptime(now.strftime(fmt), fmt).replace(tzinfo=UTC) if name != "total" else None
+                since = Timestamp(seconds=int(start.timestamp())) if start else None
+                try:
+                    lines = (await self.spend_source(runlog_pb2.GetSpendRequest(since=since))).lines
+                except grpc.aio.AioRpcError as exc:
+                    raise MeshError("unavailable", f"run log unavailable: {exc.details()}") from None
+                for line in lines:
+                    for scope in (f"customer:{line.customer}:{name}", f"model:{line.provider}:{line.model}:{name}"):
+                        spend[scope] += line.cost_usd
+            keys = [self.marker, *(self.key(scope, now) for scope in spend)]
+            await self.lua["rebuild"](keys=keys, args=list(spend.values()))
 
     async def budget(self, policy: Policy, customer: str) -> router_pb2.GetBudgetReply:
         """Per scope of the customer and of every model the policy routes to or limits: limit (0: none),

@@ -67,7 +67,6 @@ class Policy(Strict):
     customers: dict[str, Customer] = {}
     models: dict[Entry, ModelLimits] = {}
     version: str = ""
-    _prices: Collection[str]
 
     @field_validator("chains")
     @classmethod
@@ -86,13 +85,10 @@ class Policy(Strict):
         return self.limits(entry).timeout_s or self.timeout_s
 
     def plan(self, request: router_pb2.CompleteRequest) -> tuple[list[str], list[str]]:
-        """The entries to try in order, and why each other one was left out (for CompleteReply.decision)."""
+        """The entries to try in order, and why each other one was left out (for CompleteReply.decision).
+        A pinned or preferred entry without a price is refused by the price table when its turn comes."""
         if not request.model and request.task_class not in (*self.chains, ""):
             raise MeshError("bad_request", f"task_class: no chain '{request.task_class}' in {sorted(self.chains)}")
-        hints = {"model": request.model} if request.model else {f"prefer[{i}]": e for i, e in enumerate(request.prefer)}
-        for where, entry in hints.items():
-            if entry not in self._prices:
-                raise MeshError("bad_request", f"{where}: unknown model '{entry}': not in the price table", field=where)
         chain = [request.model] if request.model else [*request.prefer, *self.chains[request.task_class or "default"]]
         customer, kept, notes = self.customer(request.customer), [], []
         for entry in dict.fromkeys(chain):
@@ -128,9 +124,7 @@ class PolicyStore:
             policy = Policy.model_validate(yaml.safe_load(raw), context={"prices": self.prices})
         except (ValidationError, yaml.YAMLError) as exc:
             raise StartupError("AGENTMESH_POLICY_PATH", f"{self.path}: {_reason(exc)}") from None
-        policy = policy.model_copy(update={"version": self.seen})
-        policy._prices = self.prices
-        return policy
+        return policy.model_copy(update={"version": self.seen})
 
     def current(self) -> Policy:
         try:

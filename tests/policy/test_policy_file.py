@@ -156,22 +156,6 @@ def test_a_model_pin_skips_the_chain_but_not_the_customer_rules(make_policy: Cal
     assert plan(policy, model="xai:grok-3", customer="acme") == ([], ["xai:grok-3: customer pinned to anthropic"])
 
 
-@pytest.mark.parametrize(
-    ("fields", "message"),
-    [
-        ({"model": "openai:gpt-9"}, "model: unknown model 'openai:gpt-9': not in the price table"),
-        ({"prefer": ["openai:gpt-4o", "acme:x"]}, "prefer[1]: unknown model 'acme:x': not in the price table"),
-    ],
-)
-def test_unknown_models_in_a_request_are_bad_requests_naming_the_field(
-    make_policy: Callable[[str], Policy], fields: dict, message: str
-) -> None:
-    with pytest.raises(MeshError) as caught:
-        make_policy(GOOD).plan(router_pb2.CompleteRequest(**fields))
-    assert (caught.value.kind, caught.value.message) == ("bad_request", message)
-    assert caught.value.metadata["field"] == message.partition(":")[0]
-
-
 def test_unlisted_customers_get_the_star_entry(make_policy: Callable[[str], Policy]) -> None:
     policy = make_policy(GOOD)
     assert policy.customer("someone").day_usd == 10

@@ -163,11 +163,12 @@ async def test_when_every_entry_fails_the_error_carries_every_attempt_and_the_de
     assert failure.decision == "anthropic:claude-haiku-4-5: failed (unavailable); xai:grok-3-mini: failed (unavailable)"
 
 
-async def test_unknown_models_in_a_request_are_refused_naming_the_field(stub) -> None:
+@pytest.mark.parametrize("fields", [{"model": "openai:gpt-9"}, {"prefer": ["openai:gpt-9", "openai:sim-fast"]}])
+async def test_unknown_models_in_a_request_are_refused_naming_the_entry(stub, fields: dict) -> None:
     with pytest.raises(MeshError) as caught:
-        await complete(stub, ask("Hello.", model="openai:gpt-9"))
+        await complete(stub, ask("Hello.", **fields))
     assert (caught.value.kind, caught.value.metadata["field"]) == ("bad_request", "model")
-    assert "unknown model 'openai:gpt-9'" in caught.value.message
+    assert "openai:gpt-9 has no price" in caught.value.message
 
 
 async def test_200_concurrent_requests_never_spend_more_than_the_budget(stubs, runlog_stub) -> None:
