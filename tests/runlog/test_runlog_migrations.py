@@ -55,3 +55,25 @@ async def test_events_refuse_update_and_delete(fresh_pool) -> None:
         await pool.execute("UPDATE events SET payload = '{\"x\": 1}'")
     with pytest.raises(asyncpg.RaiseError, match="append-only"):
         await pool.execute("DELETE FROM events")
+
+
+async def test_an_older_schema_is_upgraded_in_place_keeping_its_data(fresh_pool) -> None:
+    pool, schema = fresh_pool
+    first = MIGRATIONS_DIR / "0001_runs_events_state.sql"
+    async with pool.acquire() as conn:  # a database left by version 0001 of the run log, with one attempt in it
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz)")
+        await conn.execute(first.read_text())
+        await conn.execute("INSERT INTO schema_migrations VALUES ($1, now())", first.stem)
+        await conn.execute("INSERT INTO runs (run_id) VALUES ('old')")
+        attempt = '{"customer": "acme", "provider": "openai", "model": "gpt-4o", "cost_usd": 0.25}'
+        await conn.execute(
+            "INSERT INTO events (run_id, seq, kind, payload) VALUES ('old', 1, 'model_attempt', $1)", attempt
+        )
+
+    await apply_migrations(pool, schema)
+
+    versions = [row["version"] for row in await pool.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == sorted(path.stem for path in MIGRATIONS_DIR.glob("[0-9]*.sql")) and len(versions) > 1
+    costs = await pool.fetch("SELECT customer, provider, model, cost_usd FROM attempt_costs")
+    assert [tuple(row) for row in costs] == [("acme", "openai", "gpt-4o", 0.25)]
