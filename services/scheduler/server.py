@@ -61,12 +61,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
     def __init__(self, settings: Settings, rds: redis.Redis) -> None:
         self.settings, self.rds, self.agents = settings, rds, load_agents(settings.agents_module)
         addrs = (settings.router_addr, settings.runlog_addr, settings.toolworker_addr)
-        self.channels = [grpc.aio.insecure_channel(addr) for addr in addrs]
-        self.router, self.runlog, self.toolworker = (
-            RouterStub(self.channels[0]),
-            RunLogStub(self.channels[1]),
-            ToolWorkerStub(self.channels[2]),
-        )
+        router, runlog, toolworker = self.channels = [grpc.aio.insecure_channel(addr) for addr in addrs]
+        self.router, self.runlog, self.toolworker = RouterStub(router), RunLogStub(runlog), ToolWorkerStub(toolworker)
 
     @rpc
     async def GetRun(self, request: runlog_pb2.GetRunRequest, context: Any) -> runlog_pb2.Run:
@@ -79,9 +75,8 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         inbound = _inbound_text(request.input_json)
         reply = RunTurnReply(run_id=request.run_id or f"run-{uuid.uuid4()}")
         reply.session_id = request.session_id or f"ses-{uuid.uuid4()}"
-        lock = self.rds.lock(
-            f"{self.settings.redis_prefix}session:{reply.session_id}:lock", self.settings.turn_timeout_s
-        )
+        settings = self.settings
+        lock = self.rds.lock(f"{settings.redis_prefix}session:{reply.session_id}:lock", settings.turn_timeout_s)
         if not await lock.acquire(blocking_timeout=lock.timeout):
             raise MeshError("timeout", f"session {reply.session_id} stayed busy for {lock.timeout}s")
         try:
@@ -145,11 +140,9 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
         registered = {f"{tool.name}@{tool.version}": tool for tool in listed.tools}
         if missing := [ref for ref in agent.tools if ref not in registered]:
             raise MeshError("not_found", f"agent {agent.name} pins unregistered tools: {', '.join(missing)}")
-        base = CompleteRequest(
-            customer=request.customer, model=request.model, prefer=request.prefer, exclude=request.exclude
-        )
+        routing = {"customer": request.customer, "model": request.model, "prefer": request.prefer}
+        base = CompleteRequest(**routing, exclude=request.exclude, tools=[registered[ref] for ref in agent.tools])
         base.run_id, base.turn_id = reply.run_id, f"{reply.session_id}:{loaded.version + 1}"
-        base.tools.extend(registered[ref] for ref in agent.tools)
         policy = await _remote("router", self.router.ListModels(ListModelsRequest()))
         tools = [{"name": t.name, "version": t.version, "schema_hash": t.schema_hash} for t in base.tools]
         started = {"agent": agent.name, "agent_hash": agent.definition_hash(), "tools": tools}
