@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 
 import grpc
 
-from agentmesh.v1 import toolworker_pb2, toolworker_pb2_grpc
+from agentmesh.v1 import toolworker_pb2_grpc
+from agentmesh.v1.toolworker_pb2 import DESCRIPTOR, ListToolsReply, ListToolsRequest
 from services.common.config import Settings
 from services.common.errors import StartupError
 from services.common.serve import main, rpc
@@ -24,10 +25,8 @@ class ToolWorkerServicer(toolworker_pb2_grpc.ToolWorkerServicer):
         self.registry = registry
 
     @rpc
-    async def ListTools(
-        self, request: toolworker_pb2.ListToolsRequest, context: object
-    ) -> toolworker_pb2.ListToolsReply:
-        return toolworker_pb2.ListToolsReply(tools=[tool.definition for tool in self.registry.tools.values()])
+    async def ListTools(self, request: ListToolsRequest, context: object) -> ListToolsReply:
+        return ListToolsReply(tools=[tool.definition for tool in self.registry.tools.values()])
 
 
 @asynccontextmanager
@@ -40,7 +39,7 @@ async def setup(server: grpc.aio.Server, settings: Settings) -> AsyncIterator[li
     consuming = asyncio.create_task(consumer.run())
     toolworker_pb2_grpc.add_ToolWorkerServicer_to_server(ToolWorkerServicer(registry), server)
     try:
-        yield [toolworker_pb2.DESCRIPTOR.services_by_name["ToolWorker"].full_name]
+        yield [DESCRIPTOR.services_by_name["ToolWorker"].full_name]
     finally:
         consumer.stopping.set()
         await consuming
