@@ -10,7 +10,6 @@ import asyncio
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,14 +18,12 @@ import grpc
 import redis.asyncio as redis
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from agentmesh.v1 import router_pb2, runlog_pb2
+from agentmesh.v1 import router_pb2, runlog_pb2, runlog_pb2_grpc
 from services.common.errors import MeshError
 from services.router.policy import Budget, Policy
 
 PERIODS = {"day": "%Y-%m-%d", "month": "%Y-%m", "total": "all"}  # the id of a scope's spend key in each period
 O200K = bpe_openai.get_encoding("o200k_base")
-SpendSource = Callable[[runlog_pb2.GetSpendRequest], Awaitable[runlog_pb2.GetSpendReply]]
-SCRIPTS = {path.stem: path for path in Path(__file__).parent.glob("*.lua")}
 Hold = tuple[list[str], str]  # the spend and holds keys of every scope, and this hold's member in them
 
 
@@ -41,10 +38,10 @@ class Ledger:
     """The router's shared books in Redis: dollar budgets, per-minute quotas and circuit breakers, each changed
     only by an atomic Lua script beside this file, so their limits hold across any number of router replicas."""
 
-    def __init__(self, client: redis.Redis, prefix: str, spend_source: SpendSource) -> None:
-        self.client, self.prefix, self.spend_source = client, prefix, spend_source
+    def __init__(self, client: redis.Redis, prefix: str, runlog: runlog_pb2_grpc.RunLogStub) -> None:
+        self.client, self.prefix, self.runlog = client, prefix, runlog
         self.marker, self.rebuilding = f"{prefix}ledger:built", asyncio.Lock()
-        self.lua = {name: client.register_script(path.read_text()) for name, path in SCRIPTS.items()}
+        self.lua = {lua.stem: client.register_script(lua.read_text()) for lua in Path(__file__).parent.glob("*.lua")}
 
     def key(self, scope: str, now: datetime) -> str:
         return f"{self.prefix}spend:{scope}:{now.strftime(PERIODS[scope.rpartition(':')[2]])}"
@@ -74,7 +71,7 @@ class Ledger:
                 start = datetime.strptime(now.strftime(fmt), fmt).replace(tzinfo=UTC) if name != "total" else None
                 since = Timestamp(seconds=int(start.timestamp())) if start else None
                 try:
-                    lines = (await self.spend_source(runlog_pb2.GetSpendRequest(since=since))).lines
+                    lines = (await self.runlog.GetSpend(runlog_pb2.GetSpendRequest(since=since), timeout=10)).lines
                 except grpc.aio.AioRpcError as exc:
                     raise MeshError("unavailable", f"run log unavailable: {exc.details()}") from None
                 for line in lines:
@@ -98,7 +95,7 @@ class Ledger:
         return out
 
     async def take(self, policy: Policy, entry: str, requests: int, tokens: int) -> tuple[str, int, int]:
-        """Take from this minute's request and token buckets, all or nothing (negative gives back; 0 looks).
+        """Take from this minute's request and token buckets, all or nothing (0: only look).
         Returns the bucket that is short ("" when taken) and what is left in each (-1: unlimited)."""
         limits = policy.limits(entry)
         keys = [f"{self.prefix}quota:{entry}:{bucket}" for bucket in ("requests", "tokens")]

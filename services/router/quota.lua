@@ -1,6 +1,6 @@
 -- Shared token buckets, each refilled continuously at its capacity per minute; taken all or nothing.
 -- KEYS: the requests bucket, the tokens bucket. ARGV: per bucket: capacity (-1 = unlimited), cost
--- (0 = only look; negative = give back). Returns {0, or 1/2 for the bucket that is short; then the level
+-- (0 = only look). Returns {0, or 1/2 for the bucket that is short; then the level
 -- left in each bucket, -1 when unlimited}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6

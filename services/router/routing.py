@@ -14,6 +14,7 @@ from services.router.provider import FAILOVER_KINDS
 from services.router.schema import SchemaUnsupported
 from services.router.structured import REPAIRS, OutputContract
 
+Contract = OutputContract | None  # what a structured request's output must satisfy; None for free text
 Outcome = tuple[router_pb2.CompleteReply | MeshError, bool]  # a reply or an error; may the next entry try?
 
 
@@ -25,9 +26,7 @@ class Routing:
     completion: Completion
     ledger: Ledger
 
-    async def complete(
-        self, request: router_pb2.CompleteRequest, contract: OutputContract | None
-    ) -> router_pb2.CompleteReply:
+    async def complete(self, request: router_pb2.CompleteRequest, contract: Contract) -> router_pb2.CompleteReply:
         return await Failover(self, self.policies.current(), request, contract).run()
 
     async def models(self) -> router_pb2.ListModelsReply:
@@ -51,7 +50,7 @@ class Failover:
     routing: Routing
     policy: Policy
     request: router_pb2.CompleteRequest
-    contract: OutputContract | None
+    contract: Contract
     attempts: list[router_pb2.Attempt] = field(default_factory=list)
 
     async def run(self) -> router_pb2.CompleteReply:
@@ -74,7 +73,8 @@ class Failover:
 
     async def attempt(self, entry: str) -> Outcome:
         """Admission by budgets, breaker and quota, then the call. The hold covers the worst case: every call
-        of the repair loop, each with the estimated input, the reply it repairs and max output tokens."""
+        of the repair loop, each with the estimated input, the reply it repairs and max output tokens. The token
+        quota counts one call's estimated input and max output tokens, as providers count their own limits."""
         (provider, _, model), out = entry.partition(":"), self.request.max_output_tokens
         tokens = estimate_input_tokens(provider, self.request, self.contract.schema if self.contract else None) + out
         calls = 1 + (REPAIRS if self.contract else 0)
@@ -87,14 +87,14 @@ class Failover:
         allowed, breaker = await self.routing.ledger.breaker(self.policy, entry, "allow")
         short = (await self.routing.ledger.take(self.policy, entry, 1, tokens))[0] if allowed else ""
         if allowed and not short:
-            return await self.call(entry, hold, tokens)
+            return await self.call(entry, hold)
         await self.routing.ledger.settle(hold, 0.0)
         if short:
             return MeshError("quota_exhausted", f"quota of {short} per minute is used up"), True
         return MeshError("unavailable", f"breaker {breaker}"), True
 
-    async def call(self, entry: str, hold: Hold, tokens: int) -> Outcome:
-        """complete_on with the entry's timeout; then its real cost, tokens and health go to Redis."""
+    async def call(self, entry: str, hold: Hold) -> Outcome:
+        """complete_on with the entry's timeout; then its real cost and its health go to Redis."""
         completion = dataclasses.replace(self.routing.completion, timeout_s=self.policy.attempt_timeout_s(entry))
         try:  # attempts are numbered on from the earlier entries' (purpose "failover")
             outcome, tried = await completion.complete_on(entry, self.request, self.contract, len(self.attempts) + 1)
@@ -103,8 +103,6 @@ class Failover:
             outcome, tried = exc, list(failure.attempts) if failure else []
         self.attempts += tried
         await self.routing.ledger.settle(hold, sum(a.cost_usd for a in tried))
-        used = sum(a.usage.input_tokens + a.usage.output_tokens for a in tried)
-        await self.routing.ledger.take(self.policy, entry, 0, used - tokens)  # unused tokens go back
         meta = outcome.metadata if isinstance(outcome, MeshError) else {}
         failed = meta.get("provider_kind") in FAILOVER_KINDS
         if "provider_kind" in meta or not meta:  # the provider answered, or failed: its breaker learns which

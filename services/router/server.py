@@ -51,7 +51,7 @@ async def setup(server: grpc.aio.Server, settings: Settings) -> AsyncIterator[li
     policies = PolicyStore(settings.policy_path, prices.models)
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, policies.current)
     redis = await connect_redis(settings, max_connections=64)
-    routing = Routing(policies, completion, Ledger(redis, settings.redis_prefix, log.stub.GetSpend))
+    routing = Routing(policies, completion, Ledger(redis, settings.redis_prefix, log.stub))
     router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(routing), server)
     yield [router_pb2.DESCRIPTOR.services_by_name["Router"].full_name]
     await log.aclose()

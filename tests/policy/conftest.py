@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import pytest
 import redis.asyncio as redis
 
-from agentmesh.v1 import runlog_pb2
+from agentmesh.v1 import runlog_pb2_grpc
 from services.router.ledger import Ledger
 from services.router.policy import Policy, PolicyStore
 from services.router.pricing import load_prices
@@ -48,23 +49,6 @@ def make_policy(write_policy: Callable[[str], Path]) -> Callable[[str], Policy]:
     return lambda text: PolicyStore(write_policy(text), PRICES.models).policy
 
 
-class SpendLog:
-    """What the run log's GetSpend answers, as lines appended by the test (the run log service is G's area)."""
-
-    def __init__(self) -> None:
-        self.lines: list[runlog_pb2.SpendLine] = []
-        self.calls = 0
-
-    async def __call__(self, request: runlog_pb2.GetSpendRequest) -> runlog_pb2.GetSpendReply:
-        self.calls += 1
-        return runlog_pb2.GetSpendReply(lines=self.lines)
-
-
-@pytest.fixture
-def spend_log() -> SpendLog:
-    return SpendLog()
-
-
 @pytest.fixture
 async def shared_redis() -> AsyncIterator[redis.Redis]:
     """A client whose pool waits for a free connection, as a router under load needs (the default pool raises)."""
@@ -75,8 +59,8 @@ async def shared_redis() -> AsyncIterator[redis.Redis]:
 
 
 @pytest.fixture
-def ledger(shared_redis: redis.Redis, prefix: str, spend_log: SpendLog) -> Ledger:
-    return Ledger(shared_redis, prefix, spend_log)
+def ledger(shared_redis: redis.Redis, prefix: str, runlog_stub: runlog_pb2_grpc.RunLogStub) -> Ledger:
+    return Ledger(shared_redis, prefix, runlog_stub)
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +69,18 @@ def mesh_process(pytestconfig: pytest.Config) -> type:
     return pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess
 
 
-@pytest.fixture(scope="module")
-def runlog(isolation, mesh_process) -> Iterator:
+@pytest.fixture(scope="session")
+def runlog(isolation, pytestconfig: pytest.Config) -> Iterator:
     """A real run log process: routers log every attempt to it and rebuild their budgets from its GetSpend."""
-    proc = mesh_process("services.runlog", isolation.env).start()
+    proc = pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess("services.runlog", isolation.env).start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+async def runlog_stub(runlog) -> AsyncIterator[runlog_pb2_grpc.RunLogStub]:
+    async with grpc.aio.insecure_channel(runlog.addr) as channel:
+        yield runlog_pb2_grpc.RunLogStub(channel)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,12 @@
 """Dollar budgets in Redis: atomic holds, settlement, expiry of a dead router's holds, rebuild from the run log."""
 
 import asyncio
+import json
 import socket
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import bpe_openai
 import grpc
@@ -89,26 +92,36 @@ async def test_the_hold_of_a_router_that_died_expires(ledger: Ledger, make_polic
     assert (day.spent_usd, day.reserved_usd) == (0.1, 0.0)
 
 
+async def record_attempt(runlog_stub, customer: str, entry: str, cost_usd: float) -> None:
+    """A model_attempt event as the router writes it (only the fields GetSpend sums by)."""
+    provider, _, model = entry.partition(":")
+    payload = {"provider": provider, "model": model, "cost_usd": cost_usd, "customer": customer}
+    event = runlog_pb2.Event(kind="model_attempt", source="router", payload_json=json.dumps(payload))
+    header = runlog_pb2.RunHeader(customer=customer)
+    await runlog_stub.AppendEvents(
+        runlog_pb2.AppendEventsRequest(run_id=f"ledger-{uuid.uuid4()}", header=header, events=[event])
+    )
+
+
 async def test_an_empty_ledger_is_rebuilt_from_the_run_log_once(
-    shared_redis, prefix: str, spend_log, make_policy: Callable[[str], Policy]
+    shared_redis, prefix: str, runlog_stub, make_policy: Callable[[str], Policy]
 ) -> None:
-    policy = policy_with(make_policy)
-    spend_log.lines = [
-        runlog_pb2.SpendLine(customer="acme", provider="openai", model="gpt-4o", cost_usd=0.5),
-        runlog_pb2.SpendLine(customer="acme", provider="anthropic", model="claude-haiku-4-5", cost_usd=0.25),
-        runlog_pb2.SpendLine(customer="globex", provider="anthropic", model="claude-haiku-4-5", cost_usd=0.2),
-    ]
-    replicas = [Ledger(shared_redis, prefix, spend_log) for _ in range(2)]
-    holds = await asyncio.gather(*(ledger.reserve(policy, "acme", GPT, 0.01, TTL) for ledger in replicas * 10))
+    customer, model = f"rebuild-{uuid.uuid4().hex[:8]}", f"anthropic:sim-{uuid.uuid4().hex[:8]}"
+    await record_attempt(runlog_stub, customer, GPT, 0.5)
+    await record_attempt(runlog_stub, customer, model, 0.25)
+    await record_attempt(runlog_stub, "someone-else", model, 0.2)
+    policy = make_policy(POLICY.replace("acme:", f"{customer}:"))
+    replicas = [Ledger(shared_redis, prefix, runlog_stub) for _ in range(2)]
+    holds = await asyncio.gather(*(ledger.reserve(policy, customer, GPT, 0.01, TTL) for ledger in replicas * 10))
     assert not any(isinstance(hold, str) for hold in holds)
-    calls = spend_log.calls
-    assert calls in (3, 6)  # one GetSpend per period, by one task of one or both replicas; the first load wins
-    lines = await budget(replicas[0], policy)
-    assert lines["customer:acme:day"].spent_usd == 0.75
-    assert lines["customer:acme:day"].reserved_usd == pytest.approx(0.2)
-    assert round(lines["model:anthropic:claude-haiku-4-5:month"].spent_usd, 9) == 0.45
-    assert await replicas[0].reserve(policy, "globex", HAIKU, 0.1, TTL) == "model:anthropic:claude-haiku-4-5:month"
-    assert spend_log.calls == calls
+    lines = await budget(replicas[0], policy, customer)
+    assert (lines[f"customer:{customer}:day"].spent_usd, lines[f"customer:{customer}:total"].spent_usd) == (0.75, 0.75)
+    assert lines[f"customer:{customer}:day"].reserved_usd == pytest.approx(0.2)
+    month = replicas[0].key(f"model:{model}:month", datetime.now(UTC))
+    assert float(await shared_redis.get(month)) == pytest.approx(0.45)
+    await record_attempt(runlog_stub, customer, GPT, 0.1)  # spend after the rebuild reaches Redis by settling only
+    fresh = Ledger(shared_redis, prefix, runlog_stub)  # a new replica finds the ledger built: no second load
+    assert not isinstance(await fresh.reserve(policy, customer, GPT, 0.04, TTL), str)  # 0.75 + 0.2 + 0.04 <= 1
 
 
 def test_openai_input_is_counted_with_its_tokenizer_and_others_conservatively() -> None:
@@ -127,7 +140,7 @@ async def test_an_unreachable_run_log_leaves_the_ledger_unbuilt_and_says_so(
         sock.bind(("127.0.0.1", 0))
         nobody = f"127.0.0.1:{sock.getsockname()[1]}"
     async with grpc.aio.insecure_channel(nobody) as channel:
-        ledger = Ledger(shared_redis, prefix, runlog_pb2_grpc.RunLogStub(channel).GetSpend)
+        ledger = Ledger(shared_redis, prefix, runlog_pb2_grpc.RunLogStub(channel))
         with pytest.raises(MeshError) as caught:
             await ledger.reserve(policy_with(make_policy), "acme", GPT, 0.1, TTL)
     assert caught.value.kind == "unavailable"

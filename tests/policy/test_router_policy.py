@@ -78,12 +78,6 @@ def stub(stubs) -> router_pb2_grpc.RouterStub:
     return stubs[0]
 
 
-@pytest.fixture
-async def runlog_stub(runlog) -> AsyncIterator[runlog_pb2_grpc.RunLogStub]:
-    async with grpc.aio.insecure_channel(runlog.addr) as channel:
-        yield runlog_pb2_grpc.RunLogStub(channel)
-
-
 async def complete(stub: router_pb2_grpc.RouterStub, request: router_pb2.CompleteRequest) -> router_pb2.CompleteReply:
     try:
         return await stub.Complete(request, timeout=30)
