@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
 from agentmesh.v1 import router_pb2
 from services.common.errors import MeshError, StartupError
 
 log = logging.getLogger(__name__)
-PROVIDERS = ("openai", "anthropic", "gemini", "xai")
 
 
 def _priced(entry: str, info: ValidationInfo) -> str:
@@ -26,7 +25,16 @@ def _priced(entry: str, info: ValidationInfo) -> str:
 
 
 Entry = Annotated[str, AfterValidator(_priced)]  # "provider:model", priced
-Pattern = Annotated[str, Field(pattern=rf"^({'|'.join(PROVIDERS)})(:.+)?$")]  # a provider, or provider:model
+Pattern = Annotated[str, Field(pattern=r"^(openai|anthropic|gemini|xai)(:.+)?$")]  # a provider, or provider:model
+
+
+def _has_default(chains: dict[str, list[str]]) -> dict[str, list[str]]:
+    if "default" not in chains:
+        raise ValueError("a 'default' chain is required")
+    return chains
+
+
+Chains = Annotated[dict[str, Annotated[list[Entry], Field(min_length=1)]], AfterValidator(_has_default)]
 
 
 def matches(entry: str, pattern: str) -> bool:
@@ -59,7 +67,7 @@ class ModelLimits(Budget):
 class Policy(Strict):
     """A parsed policy file. `customers["*"]` applies to every customer without an entry of its own."""
 
-    chains: dict[str, Annotated[list[Entry], Field(min_length=1)]]
+    chains: Chains  # task class -> entries in the order they are tried; "default" is required
     timeout_s: float = Field(30.0, gt=0)
     hold_grace_s: float = Field(30.0, gt=0)  # a hold expires this long after its calls' timeouts (router died)
     breaker_failures: int = Field(3, gt=0)  # consecutive failures that open a breaker
@@ -67,13 +75,6 @@ class Policy(Strict):
     customers: dict[str, Customer] = {}
     models: dict[Entry, ModelLimits] = {}
     version: str = ""
-
-    @field_validator("chains")
-    @classmethod
-    def _has_default(cls, chains: dict[str, list[str]]) -> dict[str, list[str]]:
-        if "default" not in chains:
-            raise ValueError("a 'default' chain is required")
-        return chains
 
     def customer(self, name: str) -> Customer:
         return self.customers.get(name) or self.customers.get("*") or Customer()
