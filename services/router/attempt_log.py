@@ -12,9 +12,6 @@ from agentmesh.v1 import router_pb2, runlog_pb2, runlog_pb2_grpc
 from services.common.bridge import proto_json
 from services.common.errors import MeshError
 
-READY_TIMEOUT_S = 2.0
-APPEND_TIMEOUT_S = 5.0
-
 
 class AttemptLog:
     """A RunLog client (grpc.aio) that appends `model_attempt` events."""
@@ -25,7 +22,7 @@ class AttemptLog:
 
     async def ready(self) -> None:
         try:
-            await asyncio.wait_for(self.channel.channel_ready(), READY_TIMEOUT_S)
+            await asyncio.wait_for(self.channel.channel_ready(), timeout=2.0)
         except TimeoutError:
             raise MeshError("unavailable", "run log unavailable") from None
 
@@ -39,7 +36,7 @@ class AttemptLog:
         header = runlog_pb2.RunHeader(customer=request.customer)
         append = runlog_pb2.AppendEventsRequest(run_id=request.run_id, header=header, events=[event])
         try:
-            await self.stub.AppendEvents(append, timeout=APPEND_TIMEOUT_S)
+            await self.stub.AppendEvents(append, timeout=5.0)
         except grpc.aio.AioRpcError as exc:
             raise MeshError("unavailable", f"run log unavailable: {exc.details()}") from None
 

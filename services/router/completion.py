@@ -2,7 +2,6 @@
 logged to the run log and reported. Failover across models (routing.py) calls `complete_on` once per entry."""
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from agentmesh.v1 import common_pb2, router_pb2
@@ -16,8 +15,6 @@ from services.router.structured import REPAIRS, OutputContract, ReplyInvalid, re
 Attempts = list[router_pb2.Attempt]
 Outcome = tuple[router_pb2.Attempt, ModelReply | None]
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens")
-# A provider refusing the router's key is not the caller's auth problem: the provider is unusable for now.
-CALLER_KINDS = {"auth": "unavailable"}
 
 
 def failure(kind: str, message: str, attempts: Attempts, **metadata: str) -> MeshError:
@@ -27,7 +24,7 @@ def failure(kind: str, message: str, attempts: Attempts, **metadata: str) -> Mes
 
 @dataclass
 class Completion:
-    providers: Mapping[str, Provider]
+    providers: dict[str, Provider]
     prices: PriceTable
     log: AttemptLog
     timeout_s: float
@@ -49,7 +46,8 @@ class Completion:
             if reply is not None and not attempt.HasField("error"):
                 return completed(reply, output_json, attempts), attempts
             if attempt.error.kind != "schema_invalid":
-                kind = CALLER_KINDS.get(attempt.error.kind, attempt.error.kind)
+                # A provider refusing the router's key is not the caller's auth problem: it is unusable for now.
+                kind = "unavailable" if attempt.error.kind == "auth" else attempt.error.kind
                 raise failure(kind, f"{entry}: {attempt.error.message}", attempts, provider_kind=attempt.error.kind)
             invalid = reply.text if reply else attempt.response_body
             call = replace(call, messages=[*call.messages, repair_prompt(invalid, attempt.error.message)])
@@ -61,10 +59,7 @@ class Completion:
     ) -> tuple[Provider, ModelRequest]:
         """The provider and the first call of entry; refused before any call when entry cannot serve it."""
         name, _, model = entry.partition(":")
-        if name not in self.providers or not model:
-            reason = f"{entry!r} is not provider:model with a provider in {', '.join(self.providers)}"
-            raise MeshError("bad_request", f"model: {reason}", field="model")
-        self.prices.price(name, model)
+        self.prices.price(name, model)  # an entry without a price (so without a provider) is refused
         if contract is not None:
             to_wire_schema(name, contract.schema)  # SchemaUnsupported (a bad_request) before any call
         schema, output_name = (contract.schema, contract.name) if contract else (None, "output")
@@ -81,14 +76,14 @@ class Completion:
             reply = await provider.complete(call)
         except ProviderError as exc:
             attempt.error.CopyFrom(common_pb2.ErrorDetail(kind=exc.kind, message=exc.message))
-            attempt.request_body, attempt.response_body = exc.request_body, exc.response_body
-            reply = None
+            reply, wire = None, exc
         else:
-            attempt.request_body, attempt.response_body = reply.request_body, reply.response_body
+            wire = reply
             attempt.usage.CopyFrom(reply.usage)
             attempt.cost_usd = self.prices.cost(provider.name, call.model, reply.usage)
             attempt.finish_reason = reply.finish_reason
         attempt.latency_ms = (time.perf_counter() - started) * 1000
+        attempt.request_body, attempt.response_body = wire.request_body, wire.response_body
         return attempt, reply
 
 
@@ -105,11 +100,10 @@ def checked(contract: OutputContract | None, reply: ModelReply | None, attempt: 
 
 def completed(reply: ModelReply, output_json: str, attempts: Attempts) -> router_pb2.CompleteReply:
     """The reply of the last attempt, with usage and cost summed over all of them."""
-    usage = common_pb2.Usage(**{field: sum(getattr(a.usage, field) for a in attempts) for field in USAGE_FIELDS})
     return router_pb2.CompleteReply(
         message=common_pb2.Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls),
         output_json=output_json,
-        usage=usage,
+        usage=common_pb2.Usage(**{f: sum(getattr(a.usage, f) for a in attempts) for f in USAGE_FIELDS}),
         cost_usd=sum(a.cost_usd for a in attempts),
         provider=attempts[-1].provider,
         model=attempts[-1].model,

@@ -3,7 +3,7 @@ becomes a bad_request naming the field (services.common.serve.rpc)."""
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from agentmesh.v1 import router_pb2
 from services.common.bridge import from_proto
@@ -11,13 +11,6 @@ from services.common.bridge import from_proto
 
 class MessageShape(BaseModel):
     role: Literal["system", "user", "assistant", "tool"]
-    tool_call_id: str = ""
-
-    @model_validator(mode="after")
-    def _tool_message_answers_a_call(self) -> "MessageShape":
-        if self.role == "tool" and not self.tool_call_id:
-            raise ValueError("a tool message needs the tool_call_id it answers")
-        return self
 
 
 class RequestShape(BaseModel):

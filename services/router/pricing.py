@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, NonNegativeFloat, ValidationError
+from pydantic import BaseModel, NonNegativeFloat, ValidationError
 
 from agentmesh.v1 import common_pb2
 from services.common.errors import MeshError, StartupError
@@ -12,14 +12,12 @@ from services.common.errors import MeshError, StartupError
 class ModelPrice(BaseModel):
     """USD per million tokens; cached_input is the prompt-cache rate where the provider has one."""
 
-    model_config = ConfigDict(extra="forbid")
     input: NonNegativeFloat
     output: NonNegativeFloat
     cached_input: NonNegativeFloat | None = None
 
 
 class PriceTable(BaseModel):
-    model_config = ConfigDict(extra="forbid")
     version: str
     models: dict[str, ModelPrice]
 

@@ -6,6 +6,7 @@ violation goes to the repair loop (structured.py). The choices per dialect are t
 """
 
 import json
+import re
 from typing import Any, ClassVar
 
 from services.common.errors import MeshError
@@ -13,7 +14,8 @@ from services.common.errors import MeshError
 Schema = dict[str, Any]
 BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"})
 LENGTHS = frozenset({"minLength", "maxLength", "minItems", "maxItems", "uniqueItems"})
-NO_EQUIVALENT = frozenset({"not", "if", "then", "else", "prefixItems", "dependentSchemas", "patternProperties"})
+NO_EQUIVALENT = frozenset("allOf not if then else prefixItems dependentSchemas patternProperties".split())
+REF = re.compile(r'"\$ref": "#/\$defs/([^"]+)"')
 
 
 class SchemaUnsupported(MeshError, ValueError):
@@ -26,24 +28,20 @@ class SchemaUnsupported(MeshError, ValueError):
 class Dialect:
     """A JSON-schema transformer for one provider: `steps` run on every subschema, children first."""
 
-    name: ClassVar[str]
-    steps = ("refuse_no_equivalent", "drop_titles", "oneof_as_anyof", "const_as_enum", "move_unsupported")
-    moved: ClassVar[frozenset[str]]  # keywords the dialect rejects: moved into the description
-    formats: ClassVar[frozenset[str]]  # string formats the dialect knows; others go into the description
-    keeps_refs: ClassVar[bool] = False
-
-    def __init__(self) -> None:
-        self.at = "$"
-        self.strict = True
+    steps = ("refuse_no_equivalent", "oneof_as_anyof", "const_as_enum", "move_unsupported", "lone_refs")
+    name, moved = "", frozenset[str]()  # moved: the keywords the dialect rejects, moved into the description
+    formats: ClassVar[frozenset[str] | None] = None  # string formats it knows (None: all); others are moved
+    recursion: ClassVar[bool] = True
+    at, strict = "$", True  # where the walk is (for errors); whether strict decoding can carry the result
 
     def transform(self, schema: Schema) -> Schema:
         defs, root = schema.get("$defs", {}), {key: value for key, value in schema.items() if key != "$defs"}
         if "$ref" in root:  # a recursive model's root points into $defs; the wire root must be the object itself
             root = defs[root["$ref"].rsplit("/", 1)[-1]]
-        wire = self.walk(root if self.keeps_refs else inline_refs(root, defs))
-        if self.keeps_refs and defs:
-            wire["$defs"] = {name: self.walk(sub, name) for name, sub in defs.items()}
-        return wire
+        if not self.recursion and (name := recursive_definition(defs)):
+            raise SchemaUnsupported(f"{name} is recursive, which the {self.name} dialect cannot carry")
+        wire = self.walk(root)
+        return wire | ({"$defs": {name: self.walk(sub, name) for name, sub in defs.items()}} if defs else {})
 
     def walk(self, node: Any, at: str = "$") -> Any:
         if not isinstance(node, dict):
@@ -55,7 +53,7 @@ class Dialect:
         return node
 
     def walk_children(self, key: str, value: Any, at: str) -> Any:
-        if key in ("properties", "$defs"):
+        if key == "properties":
             return {name: self.walk(sub, f"{at}.{name}") for name, sub in value.items()}
         if key in ("anyOf", "oneOf", "allOf", "prefixItems"):
             return [self.walk(sub, f"{at}|{i}") for i, sub in enumerate(value)]
@@ -65,14 +63,8 @@ class Dialect:
 
     def refuse_no_equivalent(self, node: Schema) -> Schema:
         """Keywords with no form in the dialect would change the meaning silently: refuse before any call."""
-        found = sorted(NO_EQUIVALENT & node.keys()) + (["allOf"] if len(node.get("allOf", [])) > 1 else [])
-        if found:
+        if found := sorted(NO_EQUIVALENT & node.keys()):
             raise SchemaUnsupported(f"{self.at}: {self.name} cannot express {', '.join(found)}")
-        return {**node.pop("allOf", [{}])[0], **node}
-
-    def drop_titles(self, node: Schema) -> Schema:
-        """Titles repeat the field and class names: tokens without meaning, and some dialects choke on them."""
-        node.pop("title", None)
         return node
 
     def oneof_as_anyof(self, node: Schema) -> Schema:
@@ -91,25 +83,23 @@ class Dialect:
     def move_unsupported(self, node: Schema) -> Schema:
         """What the dialect rejects still guides the model as text; Pydantic enforces it on the reply."""
         moved = {key: node.pop(key) for key in sorted(self.moved & node.keys())}
-        if node.get("format") not in (None, *self.formats):
+        if self.formats is not None and node.get("format") not in (None, *self.formats):
             moved["format"] = node.pop("format")
         if moved:
             notes = ", ".join(f"{key}: {json.dumps(value)}" for key, value in moved.items())
             node["description"] = f"{node.get('description', '')} ({notes})".strip()
         return node
 
-    def close_objects(self, node: Schema) -> Schema:
-        """Constrained decoding needs every key declared: objects are closed, a free-form one cannot be carried."""
-        if node.get("type") == "object" and node.get("additionalProperties", False) is not False:
-            self.free_form(node)
-        elif node.get("type") == "object":
-            node["additionalProperties"] = False
-        return node
-
     def lone_refs(self, node: Schema) -> Schema:
         """A $ref may not have siblings: a one-branch anyOf keeps the field's description beside it."""
         if "$ref" in node and len(node) > 1:
             return {"anyOf": [{"$ref": node.pop("$ref")}], **node}
+        return node
+
+    def close_objects(self, node: Schema) -> Schema:
+        """Constrained decoding needs every key declared: objects are closed, a free-form one cannot be carried."""
+        if node.get("type") == "object" and node.setdefault("additionalProperties", False) is not False:
+            self.free_form(node)
         return node
 
     def free_form(self, node: Schema) -> None:
@@ -120,16 +110,15 @@ class OpenAIStrict(Dialect):
     """OpenAI json_schema with strict: true; a free-form object switches the request to strict: false."""
 
     name = "openai"
-    steps = (*Dialect.steps, "close_objects", "untyped_is_free_form", "require_all_properties", "lone_refs")
+    steps = (*Dialect.steps, "close_objects", "untyped_is_free_form", "require_all_properties", "object_root")
     moved = frozenset({"default", "minLength", "maxLength", "uniqueItems"})
     formats = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"})
-    keeps_refs = True
 
-    def transform(self, schema: Schema) -> Schema:
-        wire = super().transform(schema)
-        if wire.get("type") != "object":
+    def object_root(self, node: Schema) -> Schema:
+        """OpenAI wants an object at the root; a list or a scalar must be wrapped in a model by the caller."""
+        if self.at == "$" and node.get("type") != "object":
             raise SchemaUnsupported("$: openai needs an object at the root; wrap the value in a model")
-        return wire
+        return node
 
     def free_form(self, node: Schema) -> None:
         self.strict = False
@@ -150,69 +139,46 @@ class OpenAIStrict(Dialect):
 class AnthropicNative(Dialect):
     """Anthropic output_config json_schema: closed objects, no recursion, no numeric or length bounds."""
 
-    name = "anthropic"
+    name, recursion = "anthropic", False
     steps = (*Dialect.steps, "close_objects")
     moved = BOUNDS | LENGTHS
     formats = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"})
 
 
 class GeminiJsonSchema(Dialect):
-    """Gemini response_json_schema: a JSON Schema subset with refs (so recursion), generated in declaration order."""
+    """Gemini response_json_schema: JSON Schema with refs and recursion, inclusive bounds, no defaults."""
 
     name = "gemini"
-    steps = (*Dialect.steps, "order_properties", "lone_refs")
-    moved = LENGTHS - {"minItems", "maxItems"} | {"default", "pattern", "exclusiveMinimum", "exclusiveMaximum"}
-    moved |= {"multipleOf"}
-    formats = frozenset({"date-time", "date", "time"})
-    keeps_refs = True
-
-    def order_properties(self, node: Schema) -> Schema:
-        """Gemini orders keys alphabetically unless told; declaration order reads better and helps the model."""
-        if len(node.get("properties", {})) > 1:
-            node["propertyOrdering"] = list(node["properties"])
-        return node
+    moved = frozenset({"default", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "pattern", "minLength"})
+    moved |= {"maxLength", "uniqueItems"}
 
 
 class XAIResponseFormat(Dialect):
     """xAI response_format json_schema: anyOf, non-circular refs, closed objects, no length bounds."""
 
-    name = "xai"
+    name, recursion = "xai", False
     steps = (*Dialect.steps, "close_objects")
     moved = LENGTHS | {"pattern"}
-    formats = frozenset({"date-time", "date", "time", "email", "uri", "uuid"})
 
 
 DIALECTS = {dialect.name: dialect for dialect in (OpenAIStrict, AnthropicNative, GeminiJsonSchema, XAIResponseFormat)}
 
 
-def inline_refs(node: Any, defs: Schema, seen: tuple[str, ...] = ()) -> Any:
-    """The schema with every $ref replaced by its definition; recursion has no finite inline form."""
-    if isinstance(node, list):
-        return [inline_refs(item, defs, seen) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        name = node["$ref"].rsplit("/", 1)[-1]
-        if name in seen:
-            raise SchemaUnsupported(f"{name} is recursive; only the OpenAI and Gemini dialects carry recursion")
-        siblings = {key: value for key, value in node.items() if key != "$ref"}
-        return {**inline_refs(defs[name], defs, (*seen, name)), **inline_refs(siblings, defs, seen)}
-    return {key: inline_refs(value, defs, seen) for key, value in node.items()}
-
-
-def dialect_for(provider: str, schema: Schema) -> tuple[Schema, bool]:
-    """The wire schema and whether it can go in the provider's strict mode (False only for free-form objects)."""
-    if provider not in DIALECTS:
-        raise SchemaUnsupported(f"no schema dialect for provider {provider!r}")
-    dialect = DIALECTS[provider]()
-    return dialect.transform(schema), dialect.strict
+def recursive_definition(defs: Schema) -> str | None:
+    """A definition that refers back to itself, directly or through others; None when there is none."""
+    refers = {name: set(REF.findall(json.dumps(sub))) for name, sub in defs.items()}
+    for _ in defs:  # one more hop of indirection per round: after len(defs) rounds, every path is in
+        refers = {name: targets.union(*(refers.get(t, ()) for t in targets)) for name, targets in refers.items()}
+    return next((name for name, targets in refers.items() if name in targets), None)
 
 
 def to_wire_schema(provider: str, schema: Schema) -> Schema:
     """The exact schema the provider's adapter sends, or SchemaUnsupported naming the field and the reason."""
-    return dialect_for(provider, schema)[0]
+    return DIALECTS[provider]().transform(schema)
 
 
 def is_strict(provider: str, schema: Schema) -> bool:
     """Whether the adapter may ask for strict decoding (OpenAI strict: false when an object is free-form)."""
-    return dialect_for(provider, schema)[1]
+    dialect = DIALECTS[provider]()
+    dialect.transform(schema)
+    return dialect.strict

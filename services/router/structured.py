@@ -45,11 +45,9 @@ def repair_prompt(reply: str, errors: str) -> common_pb2.Message:
 
 
 def _model_contract(output_type: str) -> OutputContract:
-    module_name, _, qualname = output_type.partition(":")
+    module_name, _, name = output_type.partition(":")
     try:
-        model: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            model = getattr(model, part)
+        model = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as exc:
         raise MeshError("bad_request", f"output_type: cannot import {output_type!r}: {exc}") from None
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -59,10 +57,8 @@ def _model_contract(output_type: str) -> OutputContract:
         try:
             return model.model_validate_json(reply).model_dump_json()
         except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False)
-            raise ReplyInvalid(
-                "\n".join(f"- {'.'.join(map(str, e['loc'])) or '$'}: {e['msg']}" for e in errors)
-            ) from None
+            errors = [f"- {'.'.join(map(str, e['loc'])) or '$'}: {e['msg']}" for e in exc.errors(include_url=False)]
+            raise ReplyInvalid("\n".join(errors)) from None
 
     return OutputContract(model.__name__, model.model_json_schema(), check)
 
@@ -75,7 +71,7 @@ def _schema_contract(output_schema_json: str) -> OutputContract:
         validator = jsonschema.validators.validator_for(schema)(schema)
         validator.check_schema(schema)
     except (ValueError, jsonschema.SchemaError) as exc:
-        reason = getattr(exc, "message", exc)
+        reason = getattr(exc, "message", exc)  # a SchemaError's own message, without the whole metaschema
         raise MeshError("bad_request", f"output_schema_json: not a JSON schema: {reason}") from None
 
     def check(reply: str) -> str:

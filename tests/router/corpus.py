@@ -2,9 +2,9 @@
 with them: carried strictly, carried without strict decoding (OpenAI, free-form parts), or refused before
 any call (the documented cases of docs/structured-output.md).
 
-The simulators answer with an instance generated from the wire schema, so they do not read descriptions:
-a constraint moved into a description is met here only where the generated instance meets it anyway.
-`ENFORCED_ONLY` lists the cases where it does not, so Pydantic rejects the reply (tested on its own).
+The simulators answer with an instance generated from the wire schema; like a model, they follow the
+constraints the normalizer moved into descriptions. `Even` is not in the corpus: its rule is in no schema
+at all, so only Pydantic enforces it (tests/router/test_repair_loop.py).
 """
 
 from datetime import date, datetime, time
@@ -13,7 +13,7 @@ from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, create_model, field_validator
 
 PROVIDERS = ("openai", "anthropic", "gemini", "xai")
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "gemini": "gemini-2.5-flash", "xai": "grok-4"}
@@ -169,6 +169,21 @@ class Lead(BaseModel):
     tier: Literal["gold", "silver", "bronze"] = Field(description="how much we want them")
 
 
+class Share(BaseModel):
+    ratio: float = Field(gt=0, lt=1)
+
+
+class Even(BaseModel):
+    n: int
+
+    @field_validator("n")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be even")
+        return value
+
+
 class Identity(BaseModel):
     id: UUID
     handle: str
@@ -250,7 +265,7 @@ LargeRecord: type[BaseModel] = create_model(  # 60 fields of every common kind
 
 CORPUS: list[type[BaseModel]] = [
     Contact, Customer, Profile, Ticket, Alert, Switch, Tags, Order, Measurement, Adoption, TreeNode, Chain,
-    Rating, Sku, Shortlist, Meeting, Event, Inventory, Envelope, RetryPolicy, Lead, Identity, Org, Price,
+    Rating, Sku, Shortlist, Meeting, Event, Inventory, Envelope, RetryPolicy, Lead, Share, Identity, Org, Price,
     Point, Palette, Invoice, Drawing, Dice, Directory, LargeRecord,
 ]  # fmt: skip
 
@@ -266,14 +281,11 @@ REFUSED: dict[str, set[str]] = {
 }
 NON_STRICT: dict[str, set[str]] = {"Event": {"openai"}, "Inventory": {"openai"}, "Directory": {"openai"}}
 NON_STRICT["Envelope"] = {"openai"}  # Any has no type, which strict mode requires
-ENFORCED_ONLY: dict[str, set[str]] = {"Identity": {"gemini"}}  # uuid format moved into the description
 
 
 def outcome(model: type[BaseModel], provider: str) -> str:
-    """What the corpus expects: refused | enforced_only | non_strict | strict."""
+    """What the corpus expects: refused | non_strict | strict."""
     name = model.__name__
     if provider in REFUSED.get(name, set()):
         return "refused"
-    if provider in ENFORCED_ONLY.get(name, set()):
-        return "enforced_only"
     return "non_strict" if provider in NON_STRICT.get(name, set()) else "strict"

@@ -100,13 +100,23 @@ async def test_a_bare_json_schema_is_validated_with_jsonschema(completion: Compl
     assert set(json.loads(reply.output_json)) == {"city", "days"}
 
 
-async def test_a_constraint_moved_into_the_description_is_still_enforced(completion: Completion) -> None:
-    """Gemini's dialect has no uuid format; the simulator (which reads no descriptions) answers a plain string."""
+async def test_a_constraint_the_dialect_lacks_goes_to_the_model_in_the_description(completion: Completion) -> None:
+    contract = contract_for("corpus:Share", "")
+    reply, attempts = await completion.complete_on("anthropic:claude-haiku-4-5", ask("How much?"), contract)
+    sent = json.loads(attempts[0].request_body)["output_config"]["format"]["schema"]
+    assert sent["properties"]["ratio"]["description"] == "(exclusiveMaximum: 1, exclusiveMinimum: 0)"
+    assert 0 < corpus.Share.model_validate_json(reply.output_json).ratio < 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_rule_no_schema_can_say_is_still_enforced_by_pydantic(completion: Completion, provider: str) -> None:
+    """corpus.Even's validator is in no schema; the simulator answers n=1 every time."""
+    even = contract_for("corpus:Even", "")
     with pytest.raises(MeshError) as caught:
-        await completion.complete_on("gemini:gemini-2.5-flash", ask("Who?"), contract_for("corpus:Identity", ""))
+        await completion.complete_on(f"{provider}:{MODELS[provider]}", ask("A number."), even)
     failure = caught.value.detail(router_pb2.CompleteFailure)
     assert caught.value.kind == "schema_invalid" and len(failure.attempts) == 3
-    assert "id: Input should be a valid UUID" in failure.attempts[0].error.message
+    assert all("n: Value error, must be even" in a.error.message for a in failure.attempts)
 
 
 async def test_a_schema_the_dialect_cannot_carry_is_refused_before_any_call(completion: Completion, runlog_stub):
@@ -165,7 +175,7 @@ async def test_failover_numbering_continues_from_the_attempts_before(completion:
 async def test_an_unknown_model_is_refused_naming_it(completion: Completion) -> None:
     with pytest.raises(MeshError, match="openai:gpt-9 has no price"):
         await completion.complete_on("openai:gpt-9", ask("Hi."), TICKET)
-    with pytest.raises(MeshError, match="'mistral:large' is not provider:model"):
+    with pytest.raises(MeshError, match="model: mistral:large has no price"):
         await completion.complete_on("mistral:large", ask("Hi."), TICKET)
 
 

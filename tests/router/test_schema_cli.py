@@ -33,4 +33,4 @@ def test_schema_says_when_openai_cannot_decode_strictly() -> None:
 def test_schema_explains_a_refusal_and_exits_1() -> None:
     done = agentmesh("schema", "corpus:Chain", "--provider", "xai")
     assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr.startswith("agentmesh schema: output_type: Chain is recursive;")
+    assert done.stderr.startswith("agentmesh schema: output_type: Chain is recursive,")
