@@ -94,20 +94,17 @@ class Ledger:
             out.lines.append(line)
         return out
 
-    async def take(self, policy: Policy, entry: str, requests: int, tokens: int) -> tuple[str, int, int]:
-        """Take from this minute's request and token buckets, all or nothing (0: only look).
-        Returns the bucket that is short ("" when taken) and what is left in each (-1: unlimited)."""
+    async def gate(self, policy: Policy, entry: str, op: str, tokens: int = 0) -> tuple[str, str, int, int]:
+        """The entry's breaker and quota in one atomic step (gate.lua). op "allow": pass the breaker and take one
+        request and `tokens` from this minute's quota, all or nothing; "look": report only; "success" or
+        "failure": a call's outcome, for the breaker. Returns what blocked ("" when passed, "breaker", "requests"
+        or "tokens"), the breaker's state, and the requests and tokens left this minute (-1: unlimited)."""
         limits = policy.limits(entry)
-        keys = [f"{self.prefix}quota:{entry}:{bucket}" for bucket in ("requests", "tokens")]
-        args = [limits.requests_per_min or -1, requests, limits.tokens_per_min or -1, tokens]
-        short, requests_left, tokens_left = await self.lua["quota"](keys=keys, args=args)
-        return ("", "requests", "tokens")[short], requests_left, tokens_left
-
-    async def breaker(self, policy: Policy, entry: str, op: str) -> tuple[bool, str]:
-        """op: allow (claims the half-open probe), success, failure, look. Returns (may call, state)."""
+        keys = [f"{self.prefix}{kind}:{entry}" for kind in ("breaker", "quota:requests", "quota:tokens")]
         args = [op, policy.breaker_failures, policy.breaker_cooldown_s, policy.attempt_timeout_s(entry)]
-        allowed, state = await self.lua["breaker"](keys=[f"{self.prefix}breaker:{entry}"], args=args)
-        return bool(allowed), state.decode()
+        args += [limits.requests_per_min or -1, limits.tokens_per_min or -1, tokens]
+        blocked, state, requests_left, tokens_left = await self.lua["gate"](keys=keys, args=args)
+        return blocked.decode(), state.decode(), requests_left, tokens_left
 
 
 def estimate_input_tokens(provider: str, request: router_pb2.CompleteRequest, schema: dict | None = None) -> int:

@@ -35,8 +35,7 @@ class Routing:
         for entry, price in self.completion.prices.models.items():
             provider, _, model = entry.partition(":")
             state = router_pb2.ModelState(provider=provider, model=model, input_usd_per_mtok=price.input)
-            _, state.breaker = await self.ledger.breaker(policy, entry, "look")
-            _, state.requests_left, state.tokens_left = await self.ledger.take(policy, entry, 0, 0)
+            _, state.breaker, state.requests_left, state.tokens_left = await self.ledger.gate(policy, entry, "look")
             state.output_usd_per_mtok = price.output
             state.simulated = getattr(self.completion.providers[provider], "simulated", False)
             states.append(state)
@@ -84,14 +83,13 @@ class Failover:
         hold = await self.routing.ledger.reserve(self.policy, self.request.customer, entry, cost, ttl_s)
         if isinstance(hold, str):
             return MeshError("budget_exhausted", f"budget {hold} is spent", scope=hold), hold.startswith("model:")
-        allowed, breaker = await self.routing.ledger.breaker(self.policy, entry, "allow")
-        short = (await self.routing.ledger.take(self.policy, entry, 1, tokens))[0] if allowed else ""
-        if allowed and not short:
+        blocked, breaker, *_ = await self.routing.ledger.gate(self.policy, entry, "allow", tokens)
+        if not blocked:
             return await self.call(entry, hold)
         await self.routing.ledger.settle(hold, 0.0)
-        if short:
-            return MeshError("quota_exhausted", f"quota of {short} per minute is used up"), True
-        return MeshError("unavailable", f"breaker {breaker}"), True
+        if blocked == "breaker":
+            return MeshError("unavailable", f"breaker {breaker}"), True
+        return MeshError("quota_exhausted", f"quota of {blocked} per minute is used up"), True
 
     async def call(self, entry: str, hold: Hold) -> Outcome:
         """complete_on with the entry's timeout; then its real cost and its health go to Redis."""
@@ -106,5 +104,5 @@ class Failover:
         meta = outcome.metadata if isinstance(outcome, MeshError) else {}
         failed = meta.get("provider_kind") in FAILOVER_KINDS
         if "provider_kind" in meta or not meta:  # the provider answered, or failed: its breaker learns which
-            await self.routing.ledger.breaker(self.policy, entry, "failure" if failed else "success")
+            await self.routing.ledger.gate(self.policy, entry, "failure" if failed else "success")
         return outcome, failed or isinstance(outcome, SchemaUnsupported)

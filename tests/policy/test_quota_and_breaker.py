@@ -1,4 +1,4 @@
-"""Quotas and circuit breakers per provider:model, shared through Redis by every router replica."""
+"""Quotas and circuit breakers per provider:model (gate.lua), shared through Redis by every router replica."""
 
 import asyncio
 import time
@@ -19,33 +19,42 @@ GPT, FLASH = "openai:gpt-4o", "gemini:gemini-2.5-flash"
 
 async def test_a_request_quota_admits_n_per_minute(ledger: Ledger, make_policy: Callable[[str], Policy]) -> None:
     policy = make_policy(POLICY)
-    taken = await asyncio.gather(*(ledger.take(policy, GPT, 1, 10) for _ in range(8)))
-    assert sorted(short for short, _, _ in taken) == [""] * 5 + ["requests"] * 3
-    assert await ledger.take(policy, GPT, 0, 0) == ("", 0, 950)
+    gates = await asyncio.gather(*(ledger.gate(policy, GPT, "allow", 10) for _ in range(8)))
+    assert sorted(blocked for blocked, *_ in gates) == [""] * 5 + ["requests"] * 3
+    assert await ledger.gate(policy, GPT, "look") == ("", "closed", 0, 950)
 
 
-async def test_a_token_quota_refuses_a_call_larger_than_what_is_left(
+async def test_a_token_quota_refuses_a_call_larger_than_what_is_left_taking_nothing(
     ledger: Ledger, make_policy: Callable[[str], Policy]
 ) -> None:
     policy = make_policy(POLICY)
-    assert await ledger.take(policy, GPT, 1, 900) == ("", 4, 100)
-    assert await ledger.take(policy, GPT, 1, 200) == ("tokens", 4, 100)  # nothing taken, requests included
+    assert await ledger.gate(policy, GPT, "allow", 900) == ("", "closed", 4, 100)
+    assert await ledger.gate(policy, GPT, "allow", 200) == ("tokens", "closed", 4, 100)
 
 
 async def test_an_entry_without_quota_is_unlimited(ledger: Ledger, make_policy: Callable[[str], Policy]) -> None:
-    assert await ledger.take(make_policy(POLICY), FLASH, 1, 10**9) == ("", -1, -1)
+    assert await ledger.gate(make_policy(POLICY), FLASH, "allow", 10**9) == ("", "closed", -1, -1)
 
 
 async def test_the_breaker_opens_after_consecutive_failures_only(
     ledger: Ledger, make_policy: Callable[[str], Policy]
 ) -> None:
     policy = make_policy(POLICY)
-    for op in ("failure", "failure", "success", "failure", "failure"):
-        await ledger.breaker(policy, GPT, op)
-    assert await ledger.breaker(policy, GPT, "allow") == (True, "closed")
-    assert await ledger.breaker(policy, GPT, "failure") == (False, "open")
-    assert await ledger.breaker(policy, GPT, "allow") == (False, "open")
-    assert await ledger.breaker(policy, FLASH, "allow") == (True, "closed")
+    for outcome in ("failure", "failure", "success", "failure", "failure"):
+        await ledger.gate(policy, FLASH, outcome)
+    assert (await ledger.gate(policy, FLASH, "allow"))[:2] == ("", "closed")
+    assert (await ledger.gate(policy, FLASH, "failure"))[1] == "open"
+    assert (await ledger.gate(policy, FLASH, "allow"))[:2] == ("breaker", "open")
+    assert (await ledger.gate(policy, GPT, "allow"))[:2] == ("", "closed")
+
+
+async def test_an_open_breaker_takes_nothing_from_the_quota(
+    ledger: Ledger, make_policy: Callable[[str], Policy]
+) -> None:
+    policy = make_policy(POLICY)
+    for _ in range(3):
+        await ledger.gate(policy, GPT, "failure")
+    assert await ledger.gate(policy, GPT, "allow", 10) == ("breaker", "open", 5, 1000)
 
 
 async def test_after_the_cooldown_one_probe_goes_and_its_outcome_decides(
@@ -53,17 +62,31 @@ async def test_after_the_cooldown_one_probe_goes_and_its_outcome_decides(
 ) -> None:
     policy = make_policy(POLICY)
     for _ in range(3):
-        await ledger.breaker(policy, GPT, "failure")
+        await ledger.gate(policy, FLASH, "failure")
     deadline = time.monotonic() + 5
-    while (await ledger.breaker(policy, GPT, "look"))[1] != "half_open":
+    while (await ledger.gate(policy, FLASH, "look"))[1] != "half_open":
         assert time.monotonic() < deadline, "the breaker never half-opened"
         await asyncio.sleep(0.02)
-    allowed = await asyncio.gather(*(ledger.breaker(policy, GPT, "allow") for _ in range(10)))
-    assert allowed.count((True, "half_open")) == 1
-    assert await ledger.breaker(policy, GPT, "failure") == (False, "open")  # the probe failed: open again
-    assert await ledger.breaker(policy, GPT, "allow") == (False, "open")
-    while not (await ledger.breaker(policy, GPT, "allow"))[0]:
+    gates = await asyncio.gather(*(ledger.gate(policy, FLASH, "allow") for _ in range(10)))
+    assert sorted(blocked for blocked, *_ in gates) == [""] + ["breaker"] * 9  # one probe at a time
+    assert (await ledger.gate(policy, FLASH, "failure"))[1] == "open"  # the probe failed: open again
+    assert (await ledger.gate(policy, FLASH, "allow"))[:2] == ("breaker", "open")
+    while (await ledger.gate(policy, FLASH, "allow"))[0]:
         assert time.monotonic() < deadline + 5, "the breaker never half-opened again"
         await asyncio.sleep(0.02)
-    assert await ledger.breaker(policy, GPT, "success") == (True, "closed")
-    assert await ledger.breaker(policy, GPT, "allow") == (True, "closed")
+    assert (await ledger.gate(policy, FLASH, "success"))[1] == "closed"
+    assert (await ledger.gate(policy, FLASH, "allow"))[:2] == ("", "closed")
+
+
+async def test_a_half_open_probe_is_not_claimed_when_the_quota_is_short(
+    ledger: Ledger, make_policy: Callable[[str], Policy]
+) -> None:
+    policy = make_policy(POLICY)
+    for _ in range(3):
+        await ledger.gate(policy, GPT, "failure")
+    deadline = time.monotonic() + 5
+    while (await ledger.gate(policy, GPT, "look"))[1] != "half_open":
+        assert time.monotonic() < deadline, "the breaker never half-opened"
+        await asyncio.sleep(0.02)
+    assert (await ledger.gate(policy, GPT, "allow", 5000))[0] == "tokens"
+    assert (await ledger.gate(policy, GPT, "allow", 10))[:2] == ("", "half_open")  # the probe slot was still free
