@@ -58,10 +58,10 @@ class Failover:
         for entry in entries:
             outcome, moves_on = await self.attempt(entry)
             if isinstance(outcome, router_pb2.CompleteReply):
-                del outcome.attempts[:]  # every attempt of the request, this entry's last
-                outcome.attempts.extend(self.attempts)
-                outcome.decision = "; ".join([*notes, f"{entry}: chosen"])
-                return outcome
+                notes.append(f"{entry}: chosen")
+                reply = router_pb2.CompleteReply(attempts=self.attempts, decision="; ".join(notes))
+                reply.MergeFrom(outcome)  # this entry's attempts after the earlier entries' ones
+                return reply
             error = outcome
             kind = error.metadata.get("provider_kind")
             notes.append(f"{entry}: {f'failed ({kind})' if kind else error.message}")
@@ -99,10 +99,9 @@ class Failover:
         except MeshError as exc:
             failure = exc.detail(router_pb2.CompleteFailure)
             outcome, tried = exc, list(failure.attempts) if failure else []
-        self.attempts += tried
         await self.routing.ledger.settle(hold, sum(a.cost_usd for a in tried))
-        meta = outcome.metadata if isinstance(outcome, MeshError) else {}
-        failed = meta.get("provider_kind") in FAILOVER_KINDS
-        if "provider_kind" in meta or not meta:  # the provider answered, or failed: its breaker learns which
-            await self.routing.ledger.gate(self.policy, entry, "failure" if failed else "success")
-        return outcome, failed or isinstance(outcome, SchemaUnsupported)
+        kind = outcome.metadata.get("provider_kind") if isinstance(outcome, MeshError) else "answered"
+        if kind:  # the provider answered or failed (no call was refused before it was made): its breaker learns
+            await self.routing.ledger.gate(self.policy, entry, "failure" if kind in FAILOVER_KINDS else "success")
+        self.attempts += tried if isinstance(outcome, MeshError) else []
+        return outcome, kind in FAILOVER_KINDS or isinstance(outcome, SchemaUnsupported)
