@@ -7,7 +7,6 @@ A problem with the configuration, or a child that dies at start-up, is a one-lin
 
 import asyncio
 import ctypes
-import importlib.util
 import os
 import signal
 import socket
@@ -42,6 +41,7 @@ class Child:
     name: str
     argv: list[str]
     addr: str
+    setting: str  # what to fix when the address is taken
     note: str = ""
     user: str | None = None
     stop_signal: signal.Signals = signal.SIGTERM
@@ -121,7 +121,8 @@ def simulated_providers(settings: Settings) -> list[str]:
 
 def _store_child(store: PrivateStore, data_dir: Path) -> Child:
     endpoint = store.endpoint
-    child = Child(store.name, store.argv, f"{endpoint.host}:{endpoint.port}", f"private, data in {data_dir}")
+    addr = f"{endpoint.host}:{endpoint.port}"
+    child = Child(store.name, store.argv, addr, endpoint.setting, f"private, data in {data_dir}")
     child.user, child.stop_signal = store.user, signal.Signals[store.stop_signal]
     return child
 
@@ -130,20 +131,23 @@ def plan(settings: Settings, stores: list[PrivateStore], data_dir: Path) -> list
     """Every child in start order: stores, simulators, services, gateway (stopping goes the other way)."""
     python = sys.executable
     children = [_store_child(store, data_dir) for store in stores]
-    simulated = simulated_providers(settings) if importlib.util.find_spec("sim.__main__") else []
-    for provider in simulated:
+    for provider in simulated_providers(settings):
         addr = getattr(settings, f"{provider}_sim_addr")
         port = addr.rpartition(":")[2]
-        child = Child(f"sim-{provider}", [python, "-m", "sim", provider, "--port", port], addr, tier=TIERS["sim"])
+        argv = [python, "-m", "sim", provider, "--port", port]
+        child = Child(f"sim-{provider}", argv, addr, env_name(f"{provider}_sim_addr"), tier=TIERS["sim"])
         child.note, child.ready = f"simulator: no {KEY_NAMES[provider]} set", lambda a=addr: tcp_open(a)
         children.append(child)
     for service in SERVICES:
         addr = getattr(settings, f"{service}_addr")
-        child = Child(service, [python, "-m", f"services.{service}"], addr, "gRPC", tier=TIERS[service])
+        argv = [python, "-m", f"services.{service}"]
+        child = Child(service, argv, addr, env_name(f"{service}_addr"), "gRPC", tier=TIERS[service])
         child.ready = lambda a=addr: grpc_serving(a)
         children.append(child)
     url = f"http://{settings.gateway_addr}"
-    gateway = Child("gateway", [python, "-m", "gateway"], settings.gateway_addr, f"REST, {url}", tier=TIERS["gateway"])
+    gateway = Child("gateway", [python, "-m", "gateway"], settings.gateway_addr, env_name("gateway_addr"))
+    gateway.note = f"REST, {url}"
+    gateway.tier = TIERS["gateway"]
     gateway.ready = lambda: http_healthy(f"{url}/healthz")
     return [*children, gateway]
 
@@ -151,12 +155,14 @@ def plan(settings: Settings, stores: list[PrivateStore], data_dir: Path) -> list
 class Mesh:
     """Start, supervise and stop the local mesh."""
 
-    def __init__(self, settings: Settings, data_dir: Path, allow_private_stores: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, data_dir: Path, allow_private_stores: bool = True, start_timeout_s: float = 90.0
+    ) -> None:
         self.settings = settings
         self.data_dir = data_dir
         self.allow_private_stores = allow_private_stores
+        self.start_timeout_s = start_timeout_s
         self.children: list[Child] = []
-        self.start_timeout_s = 90.0
 
     def child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "AGENTMESH_PORT"}
@@ -168,8 +174,7 @@ class Mesh:
         stores = await missing_stores(self.settings, self.data_dir, self.allow_private_stores)
         self.children = plan(self.settings, stores, self.data_dir)
         for child in self.children:
-            setting = {s.name: s.endpoint.setting for s in stores}.get(child.name) or self._addr_setting(child)
-            check_port_free(setting, child.addr)
+            check_port_free(child.setting, child.addr)
         try:
             await self._start_all(stores)
         except BaseException:
@@ -179,9 +184,6 @@ class Mesh:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-    def _addr_setting(self, child: Child) -> str:
-        return env_name(next(n for n in ADDR_FIELDS if getattr(self.settings, n) == child.addr))
 
     async def _start_all(self, stores: list[PrivateStore]) -> None:
         """Stores first (services connect to them at start-up), then everything else at once."""

@@ -61,8 +61,7 @@ async def run_mesh(args: argparse.Namespace, body: Callable[[Mesh], Awaitable[in
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    mesh = Mesh(settings, args.data_dir.resolve(), args.local_stores)
-    mesh.start_timeout_s = args.start_timeout
+    mesh = Mesh(settings, args.data_dir.resolve(), args.local_stores, args.start_timeout)
     starting = asyncio.ensure_future(mesh.__aenter__())
     await asyncio.wait([starting, asyncio.ensure_future(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():
