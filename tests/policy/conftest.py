@@ -1,11 +1,13 @@
 """Fixtures of the routing-policy tests: policy files written per test, a fresh Redis key prefix per test."""
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 import redis.asyncio as redis
@@ -71,10 +73,21 @@ def mesh_process(pytestconfig: pytest.Config) -> type:
 
 @pytest.fixture(scope="session")
 def runlog(isolation, pytestconfig: pytest.Config) -> Iterator:
-    """A real run log process: routers log every attempt to it and rebuild their budgets from its GetSpend."""
-    proc = pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess("services.runlog", isolation.env).start()
+    """A real run log process: routers log every attempt to it and rebuild their budgets from its GetSpend.
+
+    It writes to a schema of its own, so spend logged by other test modules never leaks into these budgets."""
+    schema = f"{isolation.schema}_policy"
+    env = {**isolation.env, "AGENTMESH_DB_SCHEMA": schema}
+    proc = pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess("services.runlog", env).start()
     yield proc
     proc.stop()
+    asyncio.run(_drop_schema(isolation.env["DATABASE_URL"], schema))
+
+
+async def _drop_schema(database_url: str, schema: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    await conn.close()
 
 
 @pytest.fixture

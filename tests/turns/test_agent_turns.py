@@ -50,12 +50,12 @@ def mesh(mesh_process: type, spawn: Any, sim_env: dict[str, str]) -> dict[str, A
 
 
 @pytest.fixture
-def scheduler(mesh: dict[str, Any], channel_to: Any) -> scheduler_pb2_grpc.SchedulerStub:
+async def scheduler(mesh: dict[str, Any], channel_to: Any) -> scheduler_pb2_grpc.SchedulerStub:
     return scheduler_pb2_grpc.SchedulerStub(channel_to(mesh["scheduler"].addr))
 
 
 @pytest.fixture
-def impatient(mesh: dict[str, Any], channel_to: Any) -> scheduler_pb2_grpc.SchedulerStub:
+async def impatient(mesh: dict[str, Any], channel_to: Any) -> scheduler_pb2_grpc.SchedulerStub:
     return scheduler_pb2_grpc.SchedulerStub(channel_to(mesh["impatient"].addr))
 
 
