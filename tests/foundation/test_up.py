@@ -101,7 +101,7 @@ def test_up_serves_every_service_runs_a_turn_through_the_gateway_and_stops_all_w
     env = mesh_env(isolation)
     proc = start_up(env, data_dir)
     wait_until_up(proc, env)
-    key = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "acme"], env=env, cwd=ROOT,
+    key = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "foundation-up"], env=env, cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     turns = f"http://{env['AGENTMESH_GATEWAY_ADDR']}/v1/agents/{{agent}}/turns"
     lead = {"input": {"name": "Ada", "email": "ada@analytical.io", "company_domain": "analytical.io"}}
