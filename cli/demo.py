@@ -2,7 +2,7 @@
 
 Each lead is one turn of `lead_agent` (examples/leads): look up the company, score the lead, draft a reply
 and queue it for approval. Providers without an API key are served by the simulators, so the demo runs
-offline; the runs stay in the run log afterwards (`agentmesh runs`, `agentmesh show RUN_ID`).
+offline; the runs stay in the run log afterwards (`agentmesh show RUN_ID` while `agentmesh up` runs).
 """
 
 import argparse
@@ -74,7 +74,8 @@ async def send_leads(mesh: Mesh) -> int:
                 run_ids.append(run_id)
     finally:
         await revoke_key(mesh.settings, key_hash(key))
-    say(f"\n{succeeded} of {len(LEADS)} leads handled. Every step is in the run log: agentmesh show RUN_ID")
+    say(f"\n{succeeded} of {len(LEADS)} leads handled. Every step is in the run log; with `agentmesh up` running,")
+    say("`agentmesh show RUN_ID` shows a run's timeline and `agentmesh replay RUN_ID` replays it.")
     say("run ids: " + " ".join(r for r in run_ids if r))
     return 0 if succeeded == len(LEADS) else 1
 
