@@ -75,7 +75,7 @@ async def create_app(settings: Settings) -> FastAPI:
 
     async def deliver(request: scheduler_pb2.RunTurnRequest, url: str) -> None:
         try:
-            result = as_json(await scheduler.RunTurn(request))
+            result = as_json(await scheduler.RunTurn(request, timeout=settings.turn_timeout_s))
         except grpc.aio.AioRpcError as exc:
             result = json.loads(error_response(None, exc).body)
         async with httpx.AsyncClient(timeout=30) as http:
@@ -94,7 +94,7 @@ async def create_app(settings: Settings) -> FastAPI:
         fields = body.model_dump(include={"session_id", "run_id", "model", "prefer", "exclude"})
         request = scheduler_pb2.RunTurnRequest(agent=agent, customer=who, input_json=json.dumps(body.input), **fields)
         if body.callback_url is None:
-            return as_json(await scheduler.RunTurn(request))
+            return as_json(await scheduler.RunTurn(request, timeout=settings.turn_timeout_s))
         tasks.add_task(deliver, request, str(body.callback_url))
         return JSONResponse({"run_id": request.run_id, "status": "accepted"}, status_code=202)
 
