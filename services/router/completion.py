@@ -49,8 +49,8 @@ class Completion:
                 # A provider refusing the router's key is not the caller's auth problem: it is unusable for now.
                 kind = "unavailable" if attempt.error.kind == "auth" else attempt.error.kind
                 raise failure(kind, f"{entry}: {attempt.error.message}", attempts, provider_kind=attempt.error.kind)
-            invalid = reply.text if reply else attempt.response_body
-            call = replace(call, messages=[*call.messages, repair_prompt(invalid, attempt.error.message)])
+            repair = repair_prompt(reply.text if reply else attempt.response_body, attempt.error.message)
+            call = replace(call, messages=[*call.messages, repair], tool_choice="none")  # corrected JSON, no tools
         message = f"{entry}: the reply still breaks the output schema after {REPAIRS} repairs:\n{attempt.error.message}"
         raise failure("schema_invalid", message, attempts, provider_kind="schema_invalid")
 

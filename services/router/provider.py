@@ -2,7 +2,7 @@
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agentmesh.v1 import common_pb2
 
@@ -14,7 +14,8 @@ FAILOVER_KINDS = frozenset({"rate_limited", "unavailable", "timeout"})
 @dataclass(frozen=True)
 class ModelRequest:
     """What the router asks one provider:model for. output_schema is the caller's JSON schema (not yet in
-    the provider's dialect); the adapter applies its dialect transformer."""
+    the provider's dialect); the adapter applies its dialect transformer. tool_choice "none" keeps the tools
+    declared (vendors refuse tool-use history without them) but forbids calling them: a repair wants JSON only."""
 
     model: str
     messages: list[common_pb2.Message]
@@ -25,6 +26,7 @@ class ModelRequest:
     seed: int | None = None
     max_output_tokens: int = 1024
     timeout_s: float = 30.0
+    tool_choice: Literal["auto", "none"] = "auto"
 
 
 @dataclass

@@ -188,3 +188,44 @@ async def test_an_unreachable_run_log_fails_unavailable_before_any_call(completi
         await offline.complete_on("openai:gpt-4o-mini", ask("Hi."), TICKET)
     assert (caught.value.kind, caught.value.message) == ("unavailable", "run log unavailable")
     await offline.log.aclose()
+
+
+LOOKUP = common_pb2.ToolDefinition(
+    name="lookup_ticket", version="1.0.0", description="Find a ticket.", input_schema_json='{"type": "object"}'
+)
+# The tool choice as each vendor's wire carries it (xai: the GetCompletionsRequest proto as JSON).
+WIRE_TOOL_CHOICE = {
+    "openai": lambda body: body["tool_choice"],
+    "anthropic": lambda body: body["tool_choice"]["type"],
+    "gemini": lambda body: body["toolConfig"]["functionCallingConfig"]["mode"],
+    "xai": lambda body: body["toolChoice"]["mode"],
+}
+NO_TOOLS = {"openai": "none", "anthropic": "none", "gemini": "NONE", "xai": "TOOL_MODE_NONE"}
+
+
+def after_a_tool_round(text: str) -> router_pb2.CompleteRequest:
+    """A request whose tool round is done, so the model's next reply is the structured answer."""
+    request = ask(text, tools=[LOOKUP])
+    called = common_pb2.ToolCall(call_id="call_1", name="lookup_ticket", version="1.0.0", arguments_json="{}")
+    request.messages.add(role="assistant", tool_calls=[called])
+    request.messages.add(role="tool", tool_call_id="call_1", name="lookup_ticket", content='{"open": 3}')
+    return request
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("fault", ["malformed", "invalid"])
+async def test_a_repair_keeps_the_tools_declared_but_forbids_calling_them(
+    completion: Completion, provider: str, fault: str
+) -> None:
+    """The repair prompt is a new user message: a model still free to call tools would start a tool round again."""
+    request = after_a_tool_round(f"Printer on fire.\n#sim {fault}=1")
+    reply, attempts = await completion.complete_on(f"{provider}:{MODELS[provider]}", request, TICKET)
+    assert [(a.purpose, a.error.kind) for a in attempts] == [("initial", "schema_invalid"), ("repair", "")]
+    assert not reply.message.tool_calls and reply.finish_reason != "tool_calls"
+    assert corpus.Ticket.model_validate_json(reply.message.content) == corpus.Ticket.model_validate_json(
+        reply.output_json
+    )
+    initial, repair = (json.loads(a.request_body) for a in attempts)
+    assert WIRE_TOOL_CHOICE[provider](initial) != NO_TOOLS[provider]
+    assert WIRE_TOOL_CHOICE[provider](repair) == NO_TOOLS[provider]
+    assert "lookup_ticket" in attempts[1].request_body  # still declared: the history holds a call to it

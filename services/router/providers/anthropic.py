@@ -47,6 +47,7 @@ class AnthropicProvider(base.WireProvider):
             **base.given(
                 system=system,
                 tools=[base.declaration(t, "input_schema") for t in request.tools],
+                tool_choice=request.tools and {"type": request.tool_choice},
                 output_config=schema and {"format": {"type": "json_schema", "schema": schema}},
             ),
         )

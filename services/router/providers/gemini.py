@@ -51,6 +51,7 @@ class GeminiProvider(base.WireProvider):
         config = base.given(
             system_instruction=system,
             tools=[{"function_declarations": declarations}] if declarations else None,
+            tool_config=declarations and {"function_calling_config": {"mode": request.tool_choice.upper()}},
             response_mime_type="application/json" if schema else None,
             response_json_schema=schema,
             temperature=request.temperature,

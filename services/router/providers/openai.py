@@ -41,6 +41,7 @@ class OpenAIProvider(base.WireProvider):
             timeout=request.timeout_s,
             **base.given(
                 tools=tools,
+                tool_choice=tools and request.tool_choice,
                 response_format=schema and {"type": "json_schema", "json_schema": json_schema},
                 temperature=request.temperature,
                 seed=request.seed,

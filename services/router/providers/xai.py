@@ -42,6 +42,7 @@ class XAIProvider(base.WireProvider):
             model=request.model,
             messages=[_message(m) for m in request.messages],
             tools=[tool(**base.declaration(t, "parameters")) for t in request.tools],
+            tool_choice=request.tool_choice if request.tools else None,
             response_format=chat_pb2.ResponseFormat(**json_schema) if json_schema else None,
             temperature=request.temperature,
             seed=request.seed,
