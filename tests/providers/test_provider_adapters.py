@@ -199,6 +199,37 @@ async def test_tool_calls_round_trip_with_versions_and_results_fed_back(
     assert "get_weather done" in second.request_body
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_tool_choice_none_keeps_the_tools_declared_and_gets_an_answer_instead_of_calls(
+    providers: dict[str, Provider], provider: str
+) -> None:
+    request = ask(provider, "Qualify ACME.\n#sim tools=lookup_company", tools=[LOOKUP], output_schema=LEAD)
+    reply = await providers[provider].complete(ModelRequest(**{**request.__dict__, "tool_choice": "none"}))
+
+    assert not reply.tool_calls and "lookup_company" in reply.request_body
+    jsonschema.validate(json.loads(reply.text), LEAD)
+    assert wire_tool_choice(provider, json.loads(reply.request_body)) == NO_TOOL_CALLS[provider]
+
+
+NO_TOOL_CALLS = {"openai": "none", "anthropic": {"type": "none"}, "gemini": "NONE", "xai": "TOOL_MODE_NONE"}
+
+
+def wire_tool_choice(provider: str, body: dict[str, Any]) -> Any:
+    """Where each vendor's request body carries the tool choice."""
+    if provider == "gemini":
+        return body["toolConfig"]["functionCallingConfig"]["mode"]
+    return body["toolChoice"]["mode"] if provider == "xai" else body["tool_choice"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_no_tool_choice_goes_on_the_wire_without_tools(providers: dict[str, Provider], provider: str) -> None:
+    """Vendors refuse a tool choice without tools (OpenAI: 'only allowed when tools are specified')."""
+    reply = await providers[provider].complete(ask(provider, "Qualify ACME.", tool_choice="none"))
+
+    body = json.loads(reply.request_body)
+    assert not {"tool_choice", "toolChoice", "toolConfig"} & set(body) and reply.text
+
+
 ERRORS = [
     ("#sim status=429 retry_after=7", "rate_limited"),
     ("#sim status=500", "unavailable"),
