@@ -122,6 +122,24 @@ async def test_a_turn_with_two_parallel_tool_calls_and_a_second_model_round_retu
     assert approval_call.encode() in approvals
 
 
+async def test_a_lead_turn_whose_answer_needs_a_repair_succeeds_without_another_tool_round(scheduler: Any) -> None:
+    """The repair prompt is a new user message; the router repairs with tool choice none, so the model answers."""
+    text = "#sim tools=lookup_company,score_lead malformed=1\nNew lead: grace@acme.com"
+    reply = await scheduler.RunTurn(turn_request("lead_agent", text))
+
+    assert reply.status == "succeeded"
+    LeadReply.model_validate_json(reply.output_json)
+    events = await events_of(scheduler, reply.run_id)
+    assert [kind for kind, _ in events].count("tool_call") == 2  # the one scripted round, no tool round again
+    first, second = [p for k, p in events if k == "model_call"]
+    assert first["reply"]["message"]["tool_calls"] and not second["reply"]["message"].get("tool_calls")
+    attempts = second["reply"]["attempts"]
+    assert [(a["purpose"], a.get("error", {}).get("kind", "")) for a in attempts] == [
+        ("initial", "schema_invalid"),
+        ("repair", ""),
+    ]
+
+
 async def test_two_scheduler_replicas_serve_alternate_turns_of_one_session(scheduler: Any, impatient: Any) -> None:
     first = await scheduler.RunTurn(turn_request("lead_agent", "#sim tools=score_lead\nLead one"))
     second = await impatient.RunTurn(
