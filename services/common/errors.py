@@ -56,9 +56,10 @@ class MeshError(Exception):
         info = error_details_pb2.ErrorInfo(reason=self.kind, domain=DOMAIN, metadata=self.metadata)
         packed = []
         for detail in [info, *self.details]:
-            any_detail = any_pb2.Any()
-            any_detail.Pack(detail)
-            packed.append(any_detail)
+            if not isinstance(detail, any_pb2.Any):  # details relayed from another service stay packed once
+                detail, message = any_pb2.Any(), detail
+                detail.Pack(message)
+            packed.append(detail)
         status = status_pb2.Status(code=self.code.value[0], message=self.message, details=packed)
         return rpc_status.to_status(status)
 
