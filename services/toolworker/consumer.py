@@ -2,9 +2,10 @@
 
 Delivery is at least once: a call left pending by a dead worker is claimed by another (XAUTOCLAIM
 after `tool_claim_idle_s`), while a live worker keeps its own calls fresh so a slow tool is not
-stolen. Idempotency is by call id: the first finished outcome is stored, and a later delivery
-republishes it instead of running the tool again. A call that keeps killing its workers goes to the
-dead-letter stream after `tool_max_deliveries`, and the waiting scheduler gets a typed error.
+stolen. Redis counts the deliveries of each entry (XREADGROUP, then each XAUTOCLAIM). Idempotency is
+by call id: the first finished outcome is stored, and a later delivery republishes it instead of
+running the tool again. A call that keeps killing its workers goes to the dead-letter stream after
+`tool_max_deliveries`, and the waiting scheduler gets a typed error.
 """
 
 import asyncio
@@ -18,7 +19,7 @@ import redis.asyncio as redis
 
 from agentmesh.v1 import toolworker_pb2
 from services.common.config import Settings
-from services.toolworker.registry import Registry, ToolContext, failure
+from services.toolworker.registry import Outcome, Registry, ToolContext, failure
 
 log = logging.getLogger(__name__)
 GROUP = "toolworkers"
@@ -51,14 +52,15 @@ class ToolConsumer:
                 await asyncio.sleep(1)
                 continue
             for entry_id, fields in entries:
-                if fields:  # a trimmed entry comes back empty
-                    self.in_flight[entry_id] = asyncio.create_task(self._handle(entry_id, fields[b"data"]))
-                    self.in_flight[entry_id].add_done_callback(lambda _, e=entry_id: self.in_flight.pop(e))
+                self.in_flight[entry_id] = asyncio.create_task(self._handle(entry_id, fields[b"data"]))
+                self.in_flight[entry_id].add_done_callback(lambda _, e=entry_id: self.in_flight.pop(e))
         heartbeat.cancel()
         await asyncio.gather(*self.in_flight.values())
 
     async def _next_entries(self, room: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        """Calls abandoned by a dead worker first, then new ones (blocking for at most a second)."""
+        """Calls abandoned by a dead worker first, then new ones (blocking for at most a second).
+
+        Redis 7 leaves trimmed entries out of both answers, so every entry has its data."""
         idle_ms = int(self.settings.tool_claim_idle_s * 1000)
         _, entries, _ = await self.rds.xautoclaim(self.stream, GROUP, self.name, idle_ms, count=room)
         if not entries:
@@ -67,6 +69,7 @@ class ToolConsumer:
         return entries
 
     async def _keep_claims_fresh(self) -> None:
+        """JUSTID claims reset the idle time of the calls in flight without counting a delivery."""
         while True:
             await asyncio.sleep(self.settings.tool_claim_idle_s / 3)
             if self.in_flight:
@@ -75,29 +78,25 @@ class ToolConsumer:
     async def _handle(self, entry_id: bytes, data: bytes) -> None:
         call = toolworker_pb2.ToolInvocation.FromString(data)
         call.timeout_ms = call.timeout_ms or int(self.settings.tool_timeout_s * 1000)
-        outcome = await self._outcome(call, data)
+        outcome = await self._outcome(entry_id, call, data)
         async with self.rds.pipeline(transaction=True) as pipe:
             pipe.xadd(call.reply_stream, {"data": outcome.SerializeToString()}, maxlen=self.settings.stream_maxlen)
             await pipe.expire(call.reply_stream, REPLY_TTL_S).xack(self.stream, GROUP, entry_id).execute()
 
-    async def _outcome(self, call: toolworker_pb2.ToolInvocation, data: bytes) -> toolworker_pb2.ToolOutcome:
-        prefix, result_key = self.settings.redis_prefix, f"{self.settings.redis_prefix}tools:result:{call.call_id}"
-        if (stored := await self.rds.get(result_key)) is None:
-            counter, started = f"{prefix}tools:deliveries:{call.call_id}", time.monotonic()
-            delivery, _ = await self.rds.pipeline().incr(counter).expire(counter, RESULT_TTL_S).execute()
-            if delivery > self.settings.tool_max_deliveries:
-                await self.rds.xadd(f"{prefix}tools:dead", {"data": data}, maxlen=self.settings.stream_maxlen)
-                outcome = failure("tool_error", f"dead-lettered: no worker finished it in {delivery - 1} deliveries")
-            else:
-                outcome = await self.registry.run(call, ToolContext(call.call_id, call.run_id, self.rds, prefix))
-            outcome.call_id, outcome.name, outcome.version, outcome.worker = (
-                call.call_id,
-                call.name,
-                call.version,
-                self.name,
-            )
-            outcome.delivery, outcome.latency_ms = delivery, (time.monotonic() - started) * 1000
-            if await self.rds.set(result_key, outcome.SerializeToString(), nx=True, ex=RESULT_TTL_S):
-                return outcome
-            stored = await self.rds.get(result_key)  # another delivery finished first: its outcome stands
-        return toolworker_pb2.ToolOutcome.FromString(stored)
+    async def _outcome(self, entry_id: bytes, call: toolworker_pb2.ToolInvocation, data: bytes) -> Outcome:
+        """The call's first finished outcome, stamped with who ran it, at which delivery, and how long it took."""
+        prefix, started = self.settings.redis_prefix, time.monotonic()
+        result_key = f"{prefix}tools:result:{call.call_id}"
+        if (stored := await self.rds.get(result_key)) is not None:
+            return Outcome.FromString(stored)
+        pending = await self.rds.xpending_range(self.stream, GROUP, entry_id, entry_id, 1)
+        delivery = pending[0]["times_delivered"] if pending else 1  # not pending: another worker just acked it
+        if delivery > self.settings.tool_max_deliveries:
+            await self.rds.xadd(f"{prefix}tools:dead", {"data": data}, maxlen=self.settings.stream_maxlen)
+            outcome = failure("tool_error", f"dead-lettered: no worker finished it in {delivery - 1} deliveries")
+        else:
+            outcome = await self.registry.run(call, ToolContext(call.call_id, call.run_id, self.rds, prefix))
+        stamp = {"call_id": call.call_id, "name": call.name, "version": call.version, "worker": self.name}
+        outcome.MergeFrom(Outcome(**stamp, delivery=delivery, latency_ms=(time.monotonic() - started) * 1000))
+        first = await self.rds.set(result_key, outcome.SerializeToString(), nx=True, get=True, ex=RESULT_TTL_S)
+        return outcome if first is None else Outcome.FromString(first)  # another delivery finished first: it stands

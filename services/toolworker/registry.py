@@ -9,15 +9,16 @@ import asyncio
 import hashlib
 import inspect
 import json
-import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_type_hints
 
 import redis.asyncio as redis
 from pydantic import BaseModel, ValidationError
 
 from agentmesh.v1 import common_pb2, toolworker_pb2
+
+Outcome = toolworker_pb2.ToolOutcome
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def tool(name: str, version: str) -> Callable[[Callable[..., Awaitable[Any]]], T
     """Declares `async def fn(args: In, ctx: ToolContext) -> Out` as the tool name@version."""
 
     def declare(fn: Callable[..., Awaitable[Any]]) -> Tool:
-        hints = typing.get_type_hints(fn)
+        hints = get_type_hints(fn)
         model_in, model_out = next(iter(hints.values())), hints["return"]
         schemas = {"input": model_in.model_json_schema(), "output": model_out.model_json_schema()}
         digest = hashlib.sha256(json.dumps(schemas, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -54,13 +55,14 @@ def tool(name: str, version: str) -> Callable[[Callable[..., Awaitable[Any]]], T
     return declare
 
 
-def failure(kind: str, message: str) -> toolworker_pb2.ToolOutcome:
-    return toolworker_pb2.ToolOutcome(error=common_pb2.ErrorDetail(kind=kind, message=message))
+def failure(kind: str, message: str) -> Outcome:
+    return Outcome(error=common_pb2.ErrorDetail(kind=kind, message=message))
 
 
-def _first_error(exc: ValidationError) -> str:
+def _invalid(kind: str, exc: ValidationError) -> Outcome:
+    """The first Pydantic error, naming the field."""
     first = exc.errors()[0]
-    return f"{'.'.join(map(str, first['loc'])) or 'value'}: {first['msg']}"
+    return failure(kind, f"{'.'.join(map(str, first['loc'])) or 'value'}: {first['msg']}")
 
 
 class Registry:
@@ -71,14 +73,14 @@ class Registry:
         if len(self.tools) < len(tools):
             raise ValueError("a tool name@version is declared twice")
 
-    async def run(self, call: toolworker_pb2.ToolInvocation, ctx: ToolContext) -> toolworker_pb2.ToolOutcome:
+    async def run(self, call: toolworker_pb2.ToolInvocation, ctx: ToolContext) -> Outcome:
         ref = f"{call.name}@{call.version}"
         if (found := self.tools.get(ref)) is None or call.schema_hash not in ("", found.definition.schema_hash):
             return failure("unknown_tool", f"no tool {ref} with schema hash {call.schema_hash or 'any'} is registered")
         try:
             args = found.input.model_validate_json(call.arguments_json or "{}")
         except ValidationError as exc:
-            return failure("invalid_input", _first_error(exc))
+            return _invalid("invalid_input", exc)
         try:
             async with asyncio.timeout(call.timeout_ms / 1000 or None):
                 result = await found.fn(args, ctx)
@@ -89,7 +91,5 @@ class Registry:
         try:
             output = found.output.model_validate(result.model_dump() if isinstance(result, BaseModel) else result)
         except ValidationError as exc:
-            return failure("invalid_output", _first_error(exc))
-        return toolworker_pb2.ToolOutcome(
-            output_json=output.model_dump_json(), schema_hash=found.definition.schema_hash
-        )
+            return _invalid("invalid_output", exc)
+        return Outcome(output_json=output.model_dump_json(), schema_hash=found.definition.schema_hash)
