@@ -17,13 +17,12 @@ class ToolDispatch:
     def __init__(self, rds: redis.Redis, settings: Settings, run_id: str) -> None:
         self.rds, self.settings, self.last_id = rds, settings, "0-0"
         self.reply_stream = f"{settings.redis_prefix}tools:replies:{run_id}"
+        self.timeout_ms = int(settings.tool_timeout_s * 1000)
 
     async def __call__(self, calls: Sequence[toolworker_pb2.ToolInvocation]) -> list[Outcome]:
         s, stream = self.settings, self.settings.redis_prefix + self.settings.tool_calls_stream
         for call in calls:
-            published = toolworker_pb2.ToolInvocation(
-                reply_stream=self.reply_stream, timeout_ms=int(s.tool_timeout_s * 1e3)
-            )
+            published = toolworker_pb2.ToolInvocation(reply_stream=self.reply_stream, timeout_ms=self.timeout_ms)
             published.MergeFrom(call)
             await self.rds.xadd(stream, {"data": published.SerializeToString()}, maxlen=s.stream_maxlen)
         outcomes: dict[str, Outcome] = {}
@@ -33,7 +32,7 @@ class ToolDispatch:
             for _, entries in await self.rds.xread({self.reply_stream: self.last_id}, block=min(left_ms, 1000)) or []:
                 for entry_id, fields in entries:
                     self.last_id, outcome = entry_id, Outcome.FromString(fields[b"data"])
-                    if outcome.call_id in wanted:
+                    if outcome.call_id in wanted:  # a late duplicate of an earlier round's call is not this round's
                         outcomes.setdefault(outcome.call_id, outcome)  # the first outcome wins over a redelivery's
         missing = common_pb2.ErrorDetail(
             kind="timeout", message=f"no worker answered in {s.tool_max_deliveries} deliveries"

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from agentmesh.v1 import common_pb2, router_pb2, scheduler_pb2, toolworker_pb2
+from agentmesh.v1 import common_pb2, toolworker_pb2
+from agentmesh.v1.router_pb2 import CompleteReply, CompleteRequest
+from agentmesh.v1.scheduler_pb2 import AgentState
 from services.scheduler.agent import Agent
 
-AgentState = scheduler_pb2.AgentState
 Message, Outcome = common_pb2.Message, toolworker_pb2.ToolOutcome
-Inbound = str | router_pb2.CompleteReply | list[Outcome]
+Inbound = str | CompleteReply | list[Outcome]
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Step:
     """What the loop does next; a step with no request and no calls ends the turn."""
 
     state: AgentState
-    request: router_pb2.CompleteRequest | None = None
+    request: CompleteRequest | None = None
     calls: tuple[toolworker_pb2.ToolInvocation, ...] = ()
     refused: tuple[Outcome, ...] = ()  # calls to tools that are not offered: answered here, never dispatched
     outbound: tuple[Message, ...] = ()
@@ -33,8 +34,8 @@ class Step:
     error: common_pb2.ErrorDetail | None = None
 
 
-def turn(agent: Agent, base: router_pb2.CompleteRequest, state: AgentState, inbound: Inbound) -> Step:
-    if isinstance(inbound, router_pb2.CompleteReply):
+def turn(agent: Agent, base: CompleteRequest, state: AgentState, inbound: Inbound) -> Step:
+    if isinstance(inbound, CompleteReply):
         return _on_reply(agent, base, state, inbound)
     if isinstance(inbound, str):
         state = AgentState(messages=[*state.messages, Message(role="user", content=inbound)])
@@ -44,14 +45,12 @@ def turn(agent: Agent, base: router_pb2.CompleteRequest, state: AgentState, inbo
         answers = [_tool_message(call, by_id[_call_id(base, state, index)]) for index, call in asked]
         state = AgentState(messages=[*state.messages, *answers], tool_rounds=state.tool_rounds + 1)
     system = Message(role="system", content=agent.instructions)
-    request = router_pb2.CompleteRequest(messages=[system, *state.messages], **agent.parameters)
+    request = CompleteRequest(messages=[system, *state.messages], **agent.parameters)
     request.MergeFrom(base)
     return Step(state, request=request)
 
 
-def _on_reply(
-    agent: Agent, base: router_pb2.CompleteRequest, state: AgentState, reply: router_pb2.CompleteReply
-) -> Step:
+def _on_reply(agent: Agent, base: CompleteRequest, state: AgentState, reply: CompleteReply) -> Step:
     if not reply.message.tool_calls:
         try:
             agent.output.model_validate_json(reply.output_json)
@@ -65,18 +64,13 @@ def _on_reply(
         return Step(state, error=common_pb2.ErrorDetail(kind="limit_reached", message=reason))
     offered, calls, refused = {tool.name: tool for tool in base.tools}, [], []
     for index, call in enumerate(reply.message.tool_calls):
-        call_id, pinned = _call_id(base, state, index), offered.get(call.name)
+        pinned, asked = offered.get(call.name), {"call_id": _call_id(base, state, index), "name": call.name}
         if pinned is None or call.version not in ("", pinned.version):
             why = common_pb2.ErrorDetail(kind="unknown_tool", message=f"{call.name}@{call.version} is not offered")
-            refused.append(Outcome(call_id=call_id, name=call.name, version=call.version, error=why))
+            refused.append(Outcome(**asked, version=call.version, error=why))
         else:
-            asked = {
-                "call_id": call_id,
-                "run_id": base.run_id,
-                "name": call.name,
-                "arguments_json": call.arguments_json,
-            }
-            calls.append(toolworker_pb2.ToolInvocation(**asked, version=pinned.version, schema_hash=pinned.schema_hash))
+            pins = {"version": pinned.version, "schema_hash": pinned.schema_hash, "run_id": base.run_id}
+            calls.append(toolworker_pb2.ToolInvocation(**asked, **pins, arguments_json=call.arguments_json))
     state = AgentState(messages=[*state.messages, reply.message], tool_rounds=state.tool_rounds)
     return Step(state, calls=tuple(calls), refused=tuple(refused))
 
@@ -87,7 +81,7 @@ def _tool_message(call: common_pb2.ToolCall, outcome: Outcome) -> Message:
     return Message(role="tool", content=content, tool_call_id=call.call_id, name=call.name)
 
 
-def _call_id(base: router_pb2.CompleteRequest, state: AgentState, index: int) -> str:
+def _call_id(base: CompleteRequest, state: AgentState, index: int) -> str:
     """Unique across runs and the same in a replay: the idempotency key of the call."""
     return f"{base.run_id}:{state.tool_rounds}:{index}"
 
