@@ -37,8 +37,7 @@ from services.common.errors import MeshError, StartupError
 from services.router.policy import PolicyStore
 from services.router.pricing import load_prices
 from services.scheduler.agent import Agent, load_agents
-from services.scheduler.loop import Ports, as_dict, event, request_hash, run_turn
-from services.scheduler.server import _inbound_text as inbound_text
+from services.scheduler.loop import Ports, as_dict, failed_event, finished_events, inbound_text, request_hash, run_turn
 from services.scheduler.turn import AgentState
 
 STEP_KINDS = ("model_call", "tool_call", "tool_result")
@@ -109,7 +108,7 @@ class Recording:
     started: runlog_pb2.Event
     turn_input: dict[str, Any]
     steps: list[runlog_pb2.Event]
-    outcome: dict[str, runlog_pb2.Event]  # turn_output, state_snapshot, run_failed, by kind
+    outcome: dict[str, runlog_pb2.Event]  # turn_output, state_snapshot, run_finished, run_failed, by kind
 
     @classmethod
     def of(cls, run: runlog_pb2.Run) -> "Recording":
@@ -118,7 +117,9 @@ class Recording:
         if "run_started" not in by_kind or "turn_input" not in by_kind:
             raise MeshError("bad_request", f"run {run.run_id} has no run_started/turn_input: not an agent turn")
         steps = [e for e in mine if e.kind in STEP_KINDS]
-        outcome = {k: by_kind[k] for k in ("turn_output", "state_snapshot", "run_failed") if k in by_kind}
+        outcome = {
+            k: by_kind[k] for k in ("turn_output", "state_snapshot", "run_finished", "run_failed") if k in by_kind
+        }
         return cls(run, by_kind["run_started"], _payload(by_kind["turn_input"]), steps, outcome)
 
     def first_request(self) -> dict[str, Any]:
@@ -249,14 +250,14 @@ def _base(recording: Recording, agent: Agent, code: Code) -> router_pb2.Complete
 
 
 def _check_outcome(recording: Recording, result: Any, state: AgentState) -> None:
-    """The turn's output and state (or its failure) against the recorded ones, byte for byte."""
+    """The turn's end (output, new state, finish; or its failure) against the recorded events, byte for byte.
+
+    The events are built by the scheduler's own helpers, so replay compares what the live turn would record."""
     if result.status == "failed":
-        produced = [event("run_failed", {"error": as_dict(result.error)})]
+        produced = [failed_event(result.error)]
     else:
         session, version = recording.turn_input.get("session_id", ""), int(recording.turn_input.get("state_version", 0))
-        output = {"outbound": [as_dict(m) for m in result.outbound], "output_json": result.output_json}
-        snapshot = {"session_id": session, "version": version + 1, "state": as_dict(state)}
-        produced = [event("turn_output", output), event("state_snapshot", snapshot)]
+        produced = finished_events(result, state, session, version)
     for one in produced:
         RecordedPorts.compare(recording.outcome.get(one.kind), one)
 
@@ -275,7 +276,8 @@ async def replay(run: runlog_pb2.Run, code: Code) -> ReplayReport:
                 agent, base, state, inbound, Ports(ports.complete, ports.dispatch, ports.record)
             )
         except RecordedFailure as failure:  # the recorded failure, replayed: the same error, the same bytes
-            RecordedPorts.compare(recording.outcome.get("run_failed"), event("run_failed", {"error": failure.error}))
+            error = json_format.ParseDict(failure.error, common_pb2.ErrorDetail(), ignore_unknown_fields=True)
+            RecordedPorts.compare(recording.outcome.get("run_failed"), failed_event(error))
         else:
             _check_outcome(recording, result, state)
         if ports.checked < len(recording.steps):

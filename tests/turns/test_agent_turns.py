@@ -300,7 +300,7 @@ async def test_a_run_log_outage_mid_turn_fails_the_turn_loudly(
     error = await failure_of(running)
     assert error.kind == "unavailable" and error.message.startswith("run log:")
 
-    await asyncio.to_thread(spawn, "services.runlog", None, runlog.port)
+    mesh["runlog"] = await asyncio.to_thread(spawn, "services.runlog", None, runlog.port)
     kinds = [kind for kind, _ in await eventually(lambda: _reachable_events(scheduler, request.run_id))]
     assert kinds == ["run_started", "turn_input", "model_call", "tool_call"]  # nothing after the outage
     assert (await scheduler.GetRun(runlog_pb2.GetRunRequest(run_id=request.run_id))).status != "succeeded"
@@ -313,3 +313,18 @@ async def _reachable_events(stub: scheduler_pb2_grpc.SchedulerStub, run_id: str)
     except grpc.aio.AioRpcError as exc:
         assert exc.code() == grpc.StatusCode.UNAVAILABLE
         return []
+
+
+async def test_a_turn_sent_right_after_a_run_log_restart_waits_for_the_reconnect(
+    scheduler: Any, mesh: dict, spawn: Any
+) -> None:
+    """While the run log is down a call fails as unavailable (after a short wait); once it is back, the next turn
+    waits for the scheduler's channel to reconnect instead of failing fast."""
+    runlog = mesh["runlog"]
+    await asyncio.to_thread(runlog.stop)
+    down = await failure_of(scheduler.GetRun(runlog_pb2.GetRunRequest(run_id="run-while-down")))
+    assert down.kind == "unavailable" and down.message.startswith("run log: not reachable")
+
+    mesh["runlog"] = await asyncio.to_thread(spawn, "services.runlog", None, runlog.port)
+    reply = await scheduler.RunTurn(turn_request("lead_agent", "#sim tools=score_lead\nRight after the restart"))
+    assert reply.status == "succeeded" and reply.state_version == 1
