@@ -19,8 +19,10 @@ import redis.asyncio as redis
 from google.protobuf import json_format
 from redis.exceptions import LockError
 
-from agentmesh.v1 import router_pb2, router_pb2_grpc, runlog_pb2, runlog_pb2_grpc, toolworker_pb2, toolworker_pb2_grpc
+from agentmesh.v1 import router_pb2_grpc, runlog_pb2, runlog_pb2_grpc, toolworker_pb2_grpc
+from agentmesh.v1.router_pb2 import CompleteRequest, ListModelsRequest
 from agentmesh.v1.scheduler_pb2 import AgentState, RunTurnReply, RunTurnRequest
+from agentmesh.v1.toolworker_pb2 import ListToolsRequest
 from services.common.bridge import proto_json
 from services.common.config import Settings
 from services.common.errors import MeshError
@@ -127,18 +129,16 @@ class Sessions:
 
     async def _start(
         self, agent: Agent, request: RunTurnRequest, reply: RunTurnReply, loaded: runlog_pb2.SessionState, record: Any
-    ) -> router_pb2.CompleteRequest:
+    ) -> CompleteRequest:
         """The turn's request skeleton with the agent's tools pinned (an unregistered pin is refused here)."""
-        listed = await self.toolworker.call(self.toolworker.stub.ListTools, toolworker_pb2.ListToolsRequest())
+        listed = await self.toolworker.call(self.toolworker.stub.ListTools, ListToolsRequest())
         registered = {f"{tool.name}@{tool.version}": tool for tool in listed.tools}
         if missing := [ref for ref in agent.tools if ref not in registered]:
             raise MeshError("not_found", f"agent {agent.name} pins unregistered tools: {', '.join(missing)}")
         routing = {"customer": request.customer, "model": request.model, "prefer": request.prefer}
-        base = router_pb2.CompleteRequest(
-            **routing, exclude=request.exclude, tools=[registered[r] for r in agent.tools]
-        )
+        base = CompleteRequest(**routing, exclude=request.exclude, tools=[registered[r] for r in agent.tools])
         base.run_id, base.turn_id = reply.run_id, f"{reply.session_id}:{loaded.version + 1}"
-        policy = await self.router.call(self.router.stub.ListModels, router_pb2.ListModelsRequest())
+        policy = await self.router.call(self.router.stub.ListModels, ListModelsRequest())
         tools = [{"name": t.name, "version": t.version, "schema_hash": t.schema_hash} for t in base.tools]
         started = {"agent": agent.name, "agent_hash": agent.definition_hash(), "tools": tools}
         started |= {"runtime_version": RUNTIME_VERSION, "policy_version": policy.policy_version}
