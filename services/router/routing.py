@@ -31,15 +31,15 @@ class Routing:
 
     async def models(self) -> router_pb2.ListModelsReply:
         """Every priced model: its breaker, what is left of this minute's quota, its prices, simulated or not."""
-        policy, states = self.policies.current(), []
+        policy = self.policies.current()
+        reply = router_pb2.ListModelsReply(policy_version=policy.version)
         for entry, price in self.completion.prices.models.items():
             provider, _, model = entry.partition(":")
-            state = router_pb2.ModelState(provider=provider, model=model, input_usd_per_mtok=price.input)
+            simulated = self.completion.providers[provider].simulated
+            state = reply.models.add(provider=provider, model=model, simulated=simulated)
+            state.input_usd_per_mtok, state.output_usd_per_mtok = price.input, price.output
             _, state.breaker, state.requests_left, state.tokens_left = await self.ledger.gate(policy, entry, "look")
-            state.output_usd_per_mtok = price.output
-            state.simulated = getattr(self.completion.providers[provider], "simulated", False)
-            states.append(state)
-        return router_pb2.ListModelsReply(models=states, policy_version=policy.version)
+        return reply
 
 
 @dataclass

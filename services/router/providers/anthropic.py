@@ -12,7 +12,7 @@ from typing import Any
 from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
 
 from agentmesh.v1 import common_pb2
-from services.router.provider import ModelReply, ModelRequest, ProviderError
+from services.router.provider import Exchange, ModelReply, ModelRequest, Provider, ProviderError
 from services.router.providers import base
 
 
@@ -29,7 +29,7 @@ def _turn(m: common_pb2.Message) -> dict[str, Any]:
     return {"role": m.role, "content": blocks + uses}
 
 
-class AnthropicProvider(base.WireProvider):
+class AnthropicProvider(Provider):
     name = "anthropic"
 
     def connect(self, api_key: str, sim_addr: str | None) -> Any:
@@ -37,7 +37,7 @@ class AnthropicProvider(base.WireProvider):
         base_url = f"http://{sim_addr}" if sim_addr else None
         return AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
 
-    async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: base.Exchange) -> ModelReply:
+    async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: Exchange) -> ModelReply:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         message = await self.client.messages.create(
             model=request.model,

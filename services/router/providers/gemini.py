@@ -14,7 +14,7 @@ from google import genai
 from google.genai import types
 
 from agentmesh.v1 import common_pb2
-from services.router.provider import ModelReply, ModelRequest, ProviderError
+from services.router.provider import Exchange, ModelReply, ModelRequest, Provider, ProviderError
 from services.router.providers import base
 
 REFUSALS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION"}
@@ -36,7 +36,7 @@ def _content(m: common_pb2.Message) -> dict[str, Any]:
     return {"role": "model" if m.role == "assistant" else "user", "parts": parts + calls}
 
 
-class GeminiProvider(base.WireProvider):
+class GeminiProvider(Provider):
     name = "gemini"
 
     def connect(self, api_key: str, sim_addr: str | None) -> Any:
@@ -45,7 +45,7 @@ class GeminiProvider(base.WireProvider):
         options = types.HttpOptions(base_url=base_url, api_version="v1beta", httpx_async_client=self.http)
         return genai.Client(api_key=api_key, http_options=options)
 
-    async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: base.Exchange) -> ModelReply:
+    async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: Exchange) -> ModelReply:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         declarations = [base.declaration(t, "parameters_json_schema") for t in request.tools]
         config = base.given(

@@ -9,7 +9,7 @@ from typing import Any
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
 from agentmesh.v1 import common_pb2
-from services.router.provider import ModelReply, ModelRequest, ProviderError
+from services.router.provider import Exchange, ModelReply, ModelRequest, Provider, ProviderError
 from services.router.providers import base
 from services.router.schema import is_strict
 
@@ -22,7 +22,7 @@ def _message(m: common_pb2.Message) -> dict[str, Any]:
     return base.given(role=m.role, content=m.content, tool_calls=calls, tool_call_id=m.tool_call_id)
 
 
-class OpenAIProvider(base.WireProvider):
+class OpenAIProvider(Provider):
     name = "openai"
 
     def connect(self, api_key: str, sim_addr: str | None) -> Any:
@@ -30,7 +30,7 @@ class OpenAIProvider(base.WireProvider):
         base_url = f"http://{sim_addr}/v1" if sim_addr else None
         return AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client)
 
-    async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: base.Exchange) -> ModelReply:
+    async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: Exchange) -> ModelReply:
         strict = request.output_schema is not None and is_strict(self.name, request.output_schema)
         json_schema = {"name": request.output_name, "schema": schema, "strict": strict}
         tools = [{"type": "function", "function": base.declaration(t, "parameters")} for t in request.tools]

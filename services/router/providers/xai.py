@@ -16,7 +16,7 @@ from xai_sdk.chat import tool
 from xai_sdk.proto import chat_pb2
 
 from agentmesh.v1 import common_pb2
-from services.router.provider import ModelReply, ModelRequest
+from services.router.provider import Exchange, ModelReply, ModelRequest, Provider
 from services.router.providers import base
 
 KINDS = {"RESOURCE_EXHAUSTED": "rate_limited", "DEADLINE_EXCEEDED": "timeout", "UNAUTHENTICATED": "auth"}
@@ -29,14 +29,14 @@ def _message(m: common_pb2.Message) -> chat_pb2.Message:
     return chat_pb2.Message(**base.given(role=role, content=content, tool_calls=calls, tool_call_id=m.tool_call_id))
 
 
-class XAIProvider(base.WireProvider):
+class XAIProvider(Provider):
     name = "xai"
 
     def connect(self, api_key: str, sim_addr: str | None) -> Any:
         channel = {"channel_options": [("grpc.enable_retries", 0)], "use_insecure_channel": sim_addr is not None}
         return AsyncClient(api_key=api_key, api_host=sim_addr or "api.x.ai", **channel)
 
-    async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: base.Exchange) -> ModelReply:
+    async def call(self, request: ModelRequest, schema: dict[str, Any] | None, exchange: Exchange) -> ModelReply:
         json_schema = schema and {"format_type": "FORMAT_TYPE_JSON_SCHEMA", "schema": json.dumps(schema)}
         chat = self.client.chat.create(
             model=request.model,
@@ -58,7 +58,7 @@ class XAIProvider(base.WireProvider):
         tokens = (usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_text_tokens)
         return base.reply(response.content, calls, response.finish_reason, *tokens)
 
-    def error_kind(self, exc: Exception, exchange: base.Exchange) -> str:
+    def error_kind(self, exc: Exception, exchange: Exchange) -> str:
         if not isinstance(exc, grpc.aio.AioRpcError):
             return "timeout" if isinstance(exc, TimeoutError) else "bad_request"
         exchange.response_body = json.dumps({"code": exc.code().name, "details": exc.details()})
