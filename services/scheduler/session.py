@@ -6,15 +6,12 @@ Every failure is recorded as run_failed (while the run log can be reached) and r
 whose RunTurnReply detail carries the run id, usage and cost so far.
 """
 
-import asyncio
 import contextlib
 import functools
 import importlib.metadata
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import grpc
 import redis.asyncio as redis
 from google.protobuf import json_format
 from redis.exceptions import LockError
@@ -26,36 +23,12 @@ from agentmesh.v1.toolworker_pb2 import ListToolsRequest
 from services.common.bridge import proto_json
 from services.common.config import Settings
 from services.common.errors import MeshError
+from services.common.peer import Peer
 from services.scheduler.agent import Agent, load_agents
 from services.scheduler.dispatch import ToolDispatch
 from services.scheduler.loop import Ports, event, failed_event, finished_events, inbound_text, run_turn
 
-T = TypeVar("T")
 RUNTIME_VERSION = importlib.metadata.version("agentmesh")
-PEER_WAIT_S = 5.0  # how long a call waits for an unreachable (restarting) peer before it fails as unavailable
-RECONNECT = [("grpc.max_reconnect_backoff_ms", 1000)]  # a peer back from a restart is reconnected within a second
-
-
-class Peer:
-    """A service the scheduler calls, named in every error of its calls.
-
-    A call first waits up to PEER_WAIT_S for the peer to be reachable, so a restarting peer is waited for
-    briefly and a dead one fails as `unavailable`; then the peer has `timeout_s` to answer.
-    """
-
-    def __init__(self, name: str, addr: str, stub: Callable[[grpc.aio.Channel], Any], timeout_s: float) -> None:
-        self.name, self.timeout_s, self.channel = name, timeout_s, grpc.aio.insecure_channel(addr, options=RECONNECT)
-        self.stub = stub(self.channel)
-
-    async def call(self, rpc: Callable[..., Awaitable[T]], request: Any) -> T:
-        try:
-            await asyncio.wait_for(self.channel.channel_ready(), PEER_WAIT_S)
-            return await rpc(request, wait_for_ready=True, timeout=self.timeout_s)
-        except TimeoutError:
-            raise MeshError("unavailable", f"{self.name}: not reachable for {PEER_WAIT_S}s") from None
-        except grpc.aio.AioRpcError as exc:
-            error = MeshError.from_rpc_error(exc)
-            raise MeshError(error.kind, f"{self.name}: {error.message}", error.details) from None
 
 
 class Sessions:
@@ -149,4 +122,4 @@ class Sessions:
 
     async def close(self) -> None:
         for peer in (self.router, self.runlog, self.toolworker):
-            await peer.channel.close()
+            await peer.aclose()
