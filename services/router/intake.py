@@ -5,9 +5,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agentmesh.v1 import router_pb2
-from services.common.bridge import from_proto
-
 
 class MessageShape(BaseModel):
     role: Literal["system", "user", "assistant", "tool"]
@@ -17,7 +14,3 @@ class RequestShape(BaseModel):
     messages: list[MessageShape] = Field(min_length=1)
     max_output_tokens: int = Field(gt=0)
     temperature: float = Field(ge=0, le=2)
-
-
-def check_request(request: router_pb2.CompleteRequest) -> None:
-    from_proto(request, RequestShape)

@@ -28,7 +28,6 @@ from agentmesh.v1 import common_pb2
 from services.router.schema import to_wire_schema
 
 # Failover moves on for these kinds; the others end the request (or go to repair, for schema_invalid).
-ERROR_KINDS = ("rate_limited", "unavailable", "timeout", "bad_request", "auth", "refused", "schema_invalid")
 FAILOVER_KINDS = frozenset({"rate_limited", "unavailable", "timeout"})
 WIRE_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 STATUS_KINDS = {429: "rate_limited", 401: "auth", 403: "auth", 408: "timeout"}
@@ -66,7 +65,8 @@ class ModelReply:
 
 @dataclass(eq=False)
 class ProviderError(Exception):
-    """A failed provider call as one of ERROR_KINDS, with whatever went over the wire."""
+    """A failed provider call, with whatever went over the wire. kind is one of rate_limited, unavailable,
+    timeout, bad_request, auth, refused (schema_invalid is the router's verdict on a reply, never an adapter's)."""
 
     kind: str
     message: str
@@ -99,13 +99,14 @@ def tool_versions(tools: list[common_pb2.ToolDefinition]) -> dict[str, str]:
 
 
 class Provider(ABC):
-    """An LLM vendor reached through its official SDK (or its simulator in sim/), one adapter per vendor."""
+    """An LLM vendor reached through its official SDK, one adapter per vendor: the real service when an API key
+    is given (an empty key counts as none), else its simulator in sim/ at sim_addr."""
 
     name: str
 
-    def __init__(self, api_key: str, sim_addr: str | None = None) -> None:
-        self.simulated = sim_addr is not None
-        self.client = self.connect(api_key, sim_addr)
+    def __init__(self, api_key: str, sim_addr: str) -> None:
+        self.simulated = not api_key
+        self.client = self.connect(api_key or "sim-placeholder-key", sim_addr if self.simulated else None)
 
     @abstractmethod
     def connect(self, api_key: str, sim_addr: str | None) -> Any:

@@ -5,16 +5,18 @@ import signal
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import grpc
 
 from agentmesh.v1 import router_pb2, router_pb2_grpc
+from services.common.bridge import from_proto
 from services.common.config import Settings
 from services.common.serve import main, rpc
 from services.common.stores import connect_redis
 from services.router.attempt_log import AttemptLog
 from services.router.completion import Completion
-from services.router.intake import check_request
+from services.router.intake import RequestShape
 from services.router.ledger import Ledger
 from services.router.policy import PolicyStore
 from services.router.pricing import load_prices
@@ -23,13 +25,13 @@ from services.router.routing import Routing
 from services.router.structured import contract_for
 
 
+@dataclass
 class RouterServicer(router_pb2_grpc.RouterServicer):
-    def __init__(self, routing: Routing) -> None:
-        self.routing = routing
+    routing: Routing
 
     @rpc
     async def Complete(self, request: router_pb2.CompleteRequest, context: object) -> router_pb2.CompleteReply:
-        check_request(request)
+        from_proto(request, RequestShape)  # a request of the wrong shape is a bad_request naming the field
         contract = contract_for(request.output_type, request.output_schema_json)
         request.run_id = request.run_id or f"adhoc-{uuid.uuid4()}"
         return await self.routing.complete(request, contract)

@@ -11,11 +11,9 @@ ADAPTERS = {adapter.name: adapter for adapter in (OpenAIProvider, AnthropicProvi
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
-    """One adapter per provider; `.simulated` says which point at sim/. An empty API key counts as unset."""
+    """One adapter per provider; `.simulated` says which point at sim/."""
     providers: dict[str, Provider] = {}
     for name, adapter in ADAPTERS.items():
-        key = (secret := getattr(settings, f"{name}_api_key")) and secret.get_secret_value()
-        providers[name] = (
-            adapter(key, None) if key else adapter("sim-placeholder-key", getattr(settings, f"{name}_sim_addr"))
-        )
+        secret = getattr(settings, f"{name}_api_key")
+        providers[name] = adapter(secret.get_secret_value() if secret else "", getattr(settings, f"{name}_sim_addr"))
     return providers

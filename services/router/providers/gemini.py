@@ -23,11 +23,8 @@ REFUSALS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION"}
 def _content(m: common_pb2.Message) -> dict[str, Any]:
     if m.role == "tool":  # a function_response must be an object: anything else goes under "output"
         output = json.loads(m.content or "null")
-        result = {
-            "id": m.tool_call_id,
-            "name": m.name,
-            "response": output if isinstance(output, dict) else {"output": output},
-        }
+        response = output if isinstance(output, dict) else {"output": output}
+        result = {"id": m.tool_call_id, "name": m.name, "response": response}
         return {"role": "user", "parts": [{"function_response": result}]}
     parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
     calls = [
