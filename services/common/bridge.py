@@ -6,12 +6,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from pydantic import BaseModel
 
-M = TypeVar("M", bound=Message)
 P = TypeVar("P", bound=BaseModel)
-
-
-def to_proto(model: BaseModel, message_type: type[M]) -> M:
-    return json_format.ParseDict(model.model_dump(mode="json", exclude_none=True), message_type())
 
 
 def from_proto(message: Message, model_type: type[P]) -> P:

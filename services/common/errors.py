@@ -1,15 +1,21 @@
 """Typed errors: a stable reason code (kind) carried as a gRPC status with google.rpc.ErrorInfo."""
 
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
+import asyncpg
 import grpc
+import redis
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 DOMAIN = "agentmesh"
+M = TypeVar("M", bound=Message)
+# A lost connection to Postgres or Redis: the caller may retry once the store is back.
+STORE_DOWN = (OSError, TimeoutError, redis.ConnectionError, redis.TimeoutError, asyncpg.PostgresConnectionError,
+              asyncpg.InterfaceError, asyncpg.OperatorInterventionError)  # fmt: skip
 
 KIND_CODES: dict[str, grpc.StatusCode] = {
     "bad_request": grpc.StatusCode.INVALID_ARGUMENT,
@@ -38,6 +44,15 @@ class StartupError(Exception):
         self.setting = setting
 
 
+def _packed(detail: Message) -> any_pb2.Any:
+    """A detail as google.protobuf.Any; one relayed from another service is packed already and stays once."""
+    if isinstance(detail, any_pb2.Any):
+        return detail
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return packed
+
+
 class MeshError(Exception):
     """A failure with a reason code that survives every hop: service, gRPC, gateway, run log."""
 
@@ -45,7 +60,7 @@ class MeshError(Exception):
         super().__init__(message)
         self.kind = kind if kind in KIND_CODES else "internal"
         self.message = message
-        self.details = list(details)
+        self.details = [_packed(detail) for detail in details]
         self.metadata = metadata
 
     @property
@@ -54,14 +69,8 @@ class MeshError(Exception):
 
     def to_status(self) -> grpc.Status:
         info = error_details_pb2.ErrorInfo(reason=self.kind, domain=DOMAIN, metadata=self.metadata)
-        packed = []
-        for detail in [info, *self.details]:
-            if not isinstance(detail, any_pb2.Any):  # details relayed from another service stay packed once
-                detail, message = any_pb2.Any(), detail
-                detail.Pack(message)
-            packed.append(detail)
-        status = status_pb2.Status(code=self.code.value[0], message=self.message, details=packed)
-        return rpc_status.to_status(status)
+        details = [_packed(info), *self.details]
+        return rpc_status.to_status(status_pb2.Status(code=self.code.value[0], message=self.message, details=details))
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> "MeshError":
@@ -70,28 +79,31 @@ class MeshError(Exception):
         if status is None:
             kind = next((k for k, c in KIND_CODES.items() if c == error.code()), "internal")
             return cls(kind, error.details() or error.code().name)  # type: ignore[attr-defined]
-        kind, metadata, details = "internal", {}, []
-        for any_detail in status.details:
-            if any_detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                any_detail.Unpack(info)
-                kind, metadata = info.reason, dict(info.metadata)
-            else:
-                details.append(any_detail)
-        err = cls(kind, status.message, **metadata)
-        err.details = details
-        return err
+        info = error_details_pb2.ErrorInfo(reason="internal")
+        for detail in status.details:
+            if detail.Is(info.DESCRIPTOR):
+                detail.Unpack(info)
+        details = [detail for detail in status.details if not detail.Is(info.DESCRIPTOR)]
+        return cls(info.reason, status.message, details, **info.metadata)
 
-    def detail(self, message_type: type[Message]) -> Message | None:
-        """The first rich-status detail of the given type, unpacked (client side)."""
+    def detail(self, message_type: type[M]) -> M | None:
+        """The first detail of the given type, unpacked."""
         for detail in self.details:
-            if isinstance(detail, any_pb2.Any) and detail.Is(message_type.DESCRIPTOR):
-                out = message_type()
-                detail.Unpack(out)
-                return out
-            if isinstance(detail, message_type):
-                return detail
+            if detail.Is(message_type.DESCRIPTOR):
+                unpacked = message_type()
+                detail.Unpack(unpacked)
+                return unpacked
         return None
+
+
+def as_mesh_error(exc: Exception) -> MeshError:
+    """Any exception as a typed error: a lost store or connection is `unavailable`, a bug is `internal`."""
+    if isinstance(exc, MeshError):
+        return exc
+    if isinstance(exc, STORE_DOWN):
+        store = "redis" if isinstance(exc, redis.RedisError) else "database"
+        return MeshError("unavailable", f"{store} unavailable: {type(exc).__name__}: {exc}")
+    return MeshError("internal", f"{type(exc).__name__}: {exc}")
 
 
 async def abort(context: grpc.aio.ServicerContext, error: MeshError) -> NoReturn:

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from pydantic import ValidationError
 
 from services.common.config import Settings, load_settings
-from services.common.errors import MeshError, StartupError, abort
+from services.common.errors import MeshError, StartupError, abort, as_mesh_error
 from services.common.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,11 @@ def rpc(method: Handler) -> Handler:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "request"
             await abort(context, MeshError("bad_request", f"{where}: {first['msg']}", field=where))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as exc:
-            if isinstance(exc, grpc.aio.AbortError):
-                raise
-            log.exception("unhandled error in %s", method.__name__)
-            await abort(context, MeshError("internal", f"{type(exc).__name__}: {exc}"))
+            log.exception("error in %s", method.__name__)
+            await abort(context, as_mesh_error(exc))
 
     return wrapper  # type: ignore[return-value]
 

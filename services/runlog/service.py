@@ -5,25 +5,21 @@ the next sequence numbers, the session state is written beside them, and followe
 (Postgres NOTIFY), so a live run is followed without polling."""
 
 import asyncio
-import functools
 from contextlib import suppress
 from datetime import UTC
-from typing import Any
 
 import asyncpg
 import grpc
-from asyncpg import InterfaceError, OperatorInterventionError, PostgresConnectionError
 
 from agentmesh.v1 import runlog_pb2 as pb
 from agentmesh.v1 import runlog_pb2_grpc
 from services.common.errors import MeshError
-from services.common.serve import Handler, rpc
+from services.common.serve import rpc
 from services.runlog.redaction import Redactor
 
 KINDS = {"run_started", "turn_input", "model_call", "model_attempt", "tool_call", "tool_result", "turn_output",
          "state_snapshot", "run_finished", "run_failed"}  # fmt: skip
 STATUSES = ("running", "succeeded", "failed")
-DB_DOWN = (OSError, TimeoutError, PostgresConnectionError, InterfaceError, OperatorInterventionError)
 RECHECK_S = 5.0  # a follower re-reads at least this often, should a notification be lost with its connection
 
 APPEND = """WITH run AS (INSERT INTO runs (run_id, agent, customer, session_id, status, last_seq)
@@ -46,19 +42,6 @@ WHERE at >= $2 AND ($1 = '' OR customer = $1) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
 
 def bad_request(field: str, reason: str) -> MeshError:
     return MeshError("bad_request", f"{field}: {reason}", field=field)
-
-
-def db_rpc(method: Handler) -> Handler:
-    """serve.rpc, with a lost database answered as `unavailable` (the transaction, if any, rolled back)."""
-
-    @functools.wraps(method)
-    async def call(self: Any, request: Any, context: Any) -> Any:
-        try:
-            return await method(self, request, context)
-        except DB_DOWN as exc:
-            raise MeshError("unavailable", f"run log database unavailable: {exc}") from None
-
-    return rpc(call)  # type: ignore[return-value]
 
 
 class RunLogService(runlog_pb2_grpc.RunLogServicer):
@@ -90,7 +73,7 @@ class RunLogService(runlog_pb2_grpc.RunLogServicer):
             rows.append((event.kind, event.source, self._redacted(f"events[{i}].payload_json", event.payload_json)))
         return rows
 
-    @db_rpc
+    @rpc
     async def AppendEvents(self, request: pb.AppendEventsRequest, context: object) -> pb.AppendEventsReply:
         """Write the batch, the state and the status atomically: the reply means committed."""
         rows, state, version = self._checked(request), request.state, 0
@@ -106,7 +89,7 @@ class RunLogService(runlog_pb2_grpc.RunLogServicer):
             await conn.execute("SELECT pg_notify($1, $2)", self.channel, request.run_id)
         return pb.AppendEventsReply(last_seq=last, state_version=version)
 
-    @db_rpc
+    @rpc
     async def GetRun(self, request: pb.GetRunRequest, context: object) -> pb.Run:
         return await self._run(request.run_id)
 
@@ -117,7 +100,7 @@ class RunLogService(runlog_pb2_grpc.RunLogServicer):
         events = await self.pool.fetch(f"{EVENTS} ORDER BY seq", run_id, after_seq)
         return _run(row, [pb.Event(**event) for event in events])
 
-    @db_rpc
+    @rpc
     async def StreamEvents(self, request: pb.StreamEventsRequest, context: grpc.aio.ServicerContext) -> None:
         """Events after after_seq; with follow, new ones as they commit, until the run stops running."""
         after = request.after_seq
@@ -132,20 +115,20 @@ class RunLogService(runlog_pb2_grpc.RunLogServicer):
             with suppress(TimeoutError):
                 await asyncio.wait_for(next_commit.wait(), RECHECK_S)
 
-    @db_rpc
+    @rpc
     async def ListRuns(self, request: pb.ListRunsRequest, context: object) -> pb.ListRunsReply:
         """Newest first; unset since/until mean unbounded (the epoch, in proto terms)."""
         window = (request.since.ToDatetime(UTC), request.until.ToDatetime(UTC), request.limit or 50)
         rows = await self.pool.fetch(LIST_RUNS, request.agent, request.customer, request.status, *window)
         return pb.ListRunsReply(runs=[_run(row) for row in rows])
 
-    @db_rpc
+    @rpc
     async def LoadState(self, request: pb.LoadStateRequest, context: object) -> pb.SessionState:
         """Version 0 and no state when the session does not exist yet."""
         row = await self.pool.fetchrow(LOAD_STATE, request.session_id)
         return pb.SessionState(session_id=request.session_id, **(row or {}))
 
-    @db_rpc
+    @rpc
     async def GetSpend(self, request: pb.GetSpendRequest, context: object) -> pb.GetSpendReply:
         """Spend rebuilt from the router's model_attempt events: the durable record budgets start from."""
         rows = await self.pool.fetch(SPEND, request.customer, request.since.ToDatetime(UTC))

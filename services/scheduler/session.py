@@ -22,7 +22,7 @@ from agentmesh.v1.scheduler_pb2 import AgentState, RunTurnReply, RunTurnRequest
 from agentmesh.v1.toolworker_pb2 import ListToolsRequest
 from services.common.bridge import proto_json
 from services.common.config import Settings
-from services.common.errors import MeshError
+from services.common.errors import MeshError, as_mesh_error
 from services.common.peer import Peer
 from services.scheduler.agent import Agent, load_agents
 from services.scheduler.dispatch import ToolDispatch
@@ -91,8 +91,7 @@ class Sessions:
             reply.state_version = (await record(finished, state=write, status="succeeded")).state_version
             return reply
         except Exception as exc:
-            kind = "unavailable" if isinstance(exc, redis.RedisError) else "internal"
-            error = exc if isinstance(exc, MeshError) else MeshError(kind, f"{type(exc).__name__}: {exc}")
+            error = as_mesh_error(exc)
             reply.status, reply.error.kind, reply.error.message = "failed", error.kind, error.message
             with contextlib.suppress(MeshError):  # the run log may be what failed: the turn still fails loudly
                 await record([failed_event(reply.error)], status="failed")
