@@ -4,18 +4,17 @@ import asyncio
 import hashlib
 import json
 import signal
-import time
 import uuid
 from typing import Any
 
 import grpc
 import httpx
 import uvicorn
-from fastapi import BackgroundTasks, Depends, FastAPI, Header, Request, Response
+from fastapi import BackgroundTasks, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from google.protobuf.json_format import MessageToDict
-from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from agentmesh.v1 import runlog_pb2, scheduler_pb2, scheduler_pb2_grpc
@@ -24,7 +23,6 @@ from services.common.errors import MeshError, StartupError
 from services.common.logs import configure_logging
 from services.common.stores import connect_redis
 
-LATENCY = Histogram("gateway_request_seconds", "HTTP requests by route and status", ["route", "status"])
 HTTP_STATUS = dict(INVALID_ARGUMENT=400, UNAUTHENTICATED=401, NOT_FOUND=404, ABORTED=409, RESOURCE_EXHAUSTED=429,
                    FAILED_PRECONDITION=422, UNIMPLEMENTED=501, UNAVAILABLE=503, DEADLINE_EXCEEDED=504)  # fmt: skip
 
@@ -63,7 +61,7 @@ async def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="agentmesh gateway", exception_handlers=handlers)  # type: ignore[arg-type]
     scheduler = scheduler_pb2_grpc.SchedulerStub(grpc.aio.insecure_channel(settings.scheduler_addr))
     app.add_api_route("/healthz", lambda: {"status": "ok"})
-    app.add_api_route("/metrics", lambda: Response(generate_latest(), media_type=CONTENT_TYPE_LATEST))
+    Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"]).instrument(app).expose(app)
 
     async def customer(authorization: str = Header(""), x_api_key: str = Header("")) -> str:
         """API keys are stored only as their sha256, in the Redis hash `<prefix>apikeys` (-> customer)."""
@@ -80,14 +78,6 @@ async def create_app(settings: Settings) -> FastAPI:
             result = json.loads(error_response(None, exc).body)
         async with httpx.AsyncClient(timeout=30) as http:
             (await http.post(url, json=result)).raise_for_status()  # a failed delivery is logged loudly
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        LATENCY.labels(route, str(response.status_code)).observe(time.perf_counter() - started)
-        return response
 
     @app.post("/v1/agents/{agent}/turns", response_model=None)
     async def run_turn(agent: str, body: TurnBody, tasks: BackgroundTasks, who: str = Depends(customer)) -> Any:

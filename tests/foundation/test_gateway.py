@@ -231,7 +231,7 @@ def test_callback_mode_answers_202_and_posts_the_reply_to_the_callback_url(gatew
 def test_metrics_count_requests_by_route_and_status(gateway: str) -> None:
     httpx.post(gateway + TURNS.format(agent="echo"), json={"input": "x"})
     metrics = httpx.get(f"{gateway}/metrics").text
-    assert 'gateway_request_seconds_count{route="/v1/agents/{agent}/turns",status="401"}' in metrics
+    assert 'http_requests_total{handler="/v1/agents/{agent}/turns",method="POST",status="401"}' in metrics
 
 
 def test_unreachable_scheduler_is_503(isolation: "Isolation", api_key: str) -> None:
