@@ -25,10 +25,10 @@ import asyncpg
 import grpc
 
 from agentmesh.v1 import common_pb2, runlog_pb2, runlog_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+from cli.health import health_status
 from cli.replay import Code, replay
 from services.common.config import Settings
 from services.common.errors import MeshError
-from services.common.serve import health_status
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS = ("openai", "anthropic", "gemini", "xai")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 
+from cli.health import health_status
 from cli.localstores import ROOT, PrivateStore, missing_stores, wait_ready
 from services.common.config import Settings
 from services.common.errors import StartupError
-from services.common.serve import health_status
 
 SERVICES = ["runlog", "router", "toolworker", "scheduler"]
 TIERS = {"sim": 1, "runlog": 1, "router": 2, "toolworker": 2, "scheduler": 3, "gateway": 4}  # stores: 0

@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from services.common.serve import health_status
+from cli.health import health_status
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -32,7 +32,7 @@ class Peer:
             raise MeshError("unavailable", f"{self.name}: not reachable for {PEER_WAIT_S}s") from None
         except grpc.aio.AioRpcError as exc:
             error = MeshError.from_rpc_error(exc)
-            raise MeshError(error.kind, f"{self.name}: {error.message}", error.details) from None
+            raise MeshError(error.kind, f"{self.name}: {error.message}", error.details, **error.metadata) from None
 
     async def aclose(self) -> None:
         await self.channel.close()

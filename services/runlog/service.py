@@ -82,6 +82,8 @@ class RunLogService(runlog_pb2_grpc.RunLogServicer):
         columns = [[row[i] for row in rows] for i in range(3)]  # kinds, sources, payloads
         async with self.pool.acquire() as conn, conn.transaction():
             last = await conn.fetchval(APPEND, request.run_id, *head, request.status, len(rows), *columns)
+            if rows and rows[0][0] == "run_started" and last != len(rows):  # a run starts once; a retry is refused
+                raise MeshError("conflict", f"run_id: run {request.run_id} already exists", field="run_id")
             if request.HasField("state"):
                 args = (state.session_id, state.expected_version, state_json, request.run_id)
                 if (version := await conn.fetchval(UPSERT_STATE, *args)) != state.expected_version + 1:

@@ -51,21 +51,9 @@ class Sessions:
         key, wait = f"{self.settings.redis_prefix}session:{reply.session_id}:lock", self.settings.turn_timeout_s
         try:  # a lock that expired before its release leaves the guard to the state's version check
             async with self.rds.lock(key, wait, blocking_timeout=wait, raise_on_release_error=False):
-                if request.run_id:
-                    await self._refuse_used_run_id(request.run_id)
                 return await self._run(agent, request, inbound, reply)
         except LockError:
             raise MeshError("timeout", f"session {reply.session_id} stayed busy for {wait}s") from None
-
-    async def _refuse_used_run_id(self, run_id: str) -> None:
-        """A caller-chosen run id runs once: a retry gets `conflict` instead of a second execution."""
-        try:
-            run = await self.runlog.call(self.runlog.stub.GetRun, runlog_pb2.GetRunRequest(run_id=run_id))
-        except MeshError as exc:
-            if exc.kind != "not_found":
-                raise
-        else:
-            raise MeshError("conflict", f"run_id: run {run_id} already exists ({run.status}); GetRun has its result")
 
     async def _run(self, agent: Agent, request: RunTurnRequest, inbound: str, reply: RunTurnReply) -> RunTurnReply:
         header = runlog_pb2.RunHeader(agent=agent.name, customer=request.customer, session_id=reply.session_id)
@@ -94,7 +82,8 @@ class Sessions:
             error = as_mesh_error(exc)
             reply.status, reply.error.kind, reply.error.message = "failed", error.kind, error.message
             with contextlib.suppress(MeshError):  # the run log may be what failed: the turn still fails loudly
-                await record([failed_event(reply.error)], status="failed")
+                if error.metadata.get("field") != "run_id":  # a refused run id names another turn's run: left alone
+                    await record([failed_event(reply.error)], status="failed")
             raise MeshError(error.kind, error.message, [*error.details, reply], run_id=reply.run_id) from exc
         finally:
             await dispatch.close()

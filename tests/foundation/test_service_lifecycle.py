@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from services.common.serve import health_status
+from cli.health import health_status
 
 SERVICES = ["router", "scheduler", "toolworker", "runlog"]
 

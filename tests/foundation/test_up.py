@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from services.common.serve import health_status
+from cli.health import health_status
 
 if TYPE_CHECKING:
     from conftest import Isolation

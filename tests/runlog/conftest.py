@@ -18,7 +18,7 @@ import pytest
 from runlog_helpers import TcpProxy
 
 from agentmesh.v1 import runlog_pb2_grpc
-from services.common.serve import health_status
+from cli.health import health_status
 
 START_TIMEOUT_S = 60.0  # the machine is shared: imports of the provider SDKs can take a while
 SIM_PROVIDERS = ("openai", "anthropic", "gemini", "xai")

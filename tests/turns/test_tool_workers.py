@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from tool_helpers import GateLog, eventually, invocation, tool_definitions
 
+from cli.health import health_status
 from examples.leads.models import CompanyProfile, CompanyProfileV2, CompanyQuery, CompanyQueryV2
-from services.common.serve import health_status
 from services.scheduler.dispatch import ToolDispatch
 
 
