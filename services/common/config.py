@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.errors import StartupError
@@ -10,6 +10,9 @@ from services.common.errors import StartupError
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+URL_SCHEMES = {"database_url": ("postgresql://", "postgres://"), "redis_url": ("redis://", "rediss://", "unix://")}
 
 
 class Settings(BaseSettings):
@@ -49,7 +52,6 @@ class Settings(BaseSettings):
     anthropic_sim_addr: str = "127.0.0.1:9102"
     gemini_sim_addr: str = "127.0.0.1:9103"
     xai_sim_addr: str = "127.0.0.1:9104"
-    attempt_timeout_s: float = 30.0
 
     # scheduler and tool workers
     tool_timeout_s: float = 30.0
@@ -62,18 +64,12 @@ class Settings(BaseSettings):
     # run log: JSON fields whose names contain one of these words are redacted before write
     redact_fields: list[str] = ["api_key", "apikey", "api-key", "authorization", "secret", "password"]
 
-    @field_validator("database_url")
+    @field_validator("database_url", "redis_url")
     @classmethod
-    def _postgres_url(cls, value: str) -> str:
-        if not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URL")
-        return value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis:// URL")
+    def _url_scheme(cls, value: str, info: ValidationInfo) -> str:
+        schemes = URL_SCHEMES[info.field_name or ""]
+        if not value.startswith(schemes):
+            raise ValueError(f"must be a {schemes[0]} URL")
         return value
 
     @field_validator("router_addr", "scheduler_addr", "runlog_addr", "toolworker_addr", "gateway_addr")
@@ -90,9 +86,6 @@ class Settings(BaseSettings):
         return f"{host}:{self.port}" if self.port is not None else own_addr
 
 
-_ENV_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
-
-
 def load_settings() -> Settings:
     """Parse the environment, turning a validation failure into a one-line error naming the variable."""
     try:
@@ -100,5 +93,5 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        name = field if field.isupper() else _ENV_NAMES.get(field, f"AGENTMESH_{field.upper()}")  # aliases: as is
+        name = field if field.isupper() else f"AGENTMESH_{field.upper()}"  # an alias (DATABASE_URL) comes as is
         raise StartupError(name, first["msg"].removeprefix("Value error, ")) from None

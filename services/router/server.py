@@ -49,8 +49,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 async def setup(server: grpc.aio.Server, settings: Settings) -> AsyncIterator[list[str]]:
     providers = build_providers(settings)
     log = AttemptLog(settings.runlog_addr)
-    completion = Completion(providers, prices := load_prices(settings.prices_path), log, settings.attempt_timeout_s)
-    policies = PolicyStore(settings.policy_path, prices.models)
+    policies = PolicyStore(settings.policy_path, (prices := load_prices(settings.prices_path)).models)
+    completion = Completion(providers, prices, log, policies.current().timeout_s)  # routing sets each entry's own
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, policies.current)
     redis = await connect_redis(settings, max_connections=64)
     routing = Routing(policies, completion, Ledger(redis, settings.redis_prefix, log.stub))
