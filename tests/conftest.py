@@ -148,6 +148,12 @@ class MeshProcess:
         return (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
 
 
+@pytest.fixture(scope="session")
+def mesh_process() -> type[MeshProcess]:
+    """MeshProcess for conftests below this one (conftest modules are not importable by name)."""
+    return MeshProcess
+
+
 @pytest.fixture
 def start_service(isolation: Isolation) -> Iterator["type[MeshProcess] | object"]:
     """Start services for one test: start_service("services.router", extra_env) -> MeshProcess."""

@@ -19,7 +19,6 @@ from services.router.pricing import load_prices
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
-ROOT_CONFTEST = str(ROOT / "tests" / "conftest.py")
 PRICES = load_prices(ROOT / "services" / "router" / "prices.yaml")
 
 
@@ -65,20 +64,14 @@ def ledger(shared_redis: redis.Redis, prefix: str, runlog_stub: runlog_pb2_grpc.
     return Ledger(shared_redis, prefix, runlog_stub)
 
 
-@pytest.fixture(scope="module")
-def mesh_process(pytestconfig: pytest.Config) -> type:
-    """The root conftest's MeshProcess (conftest modules are not importable by name)."""
-    return pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess
-
-
 @pytest.fixture(scope="session")
-def runlog(isolation, pytestconfig: pytest.Config) -> Iterator:
+def runlog(isolation, mesh_process: type) -> Iterator:
     """A real run log process: routers log every attempt to it and rebuild their budgets from its GetSpend.
 
     It writes to a schema of its own, so spend logged by other test modules never leaks into these budgets."""
     schema = f"{isolation.schema}_policy"
     env = {**isolation.env, "AGENTMESH_DB_SCHEMA": schema}
-    proc = pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess("services.runlog", env).start()
+    proc = mesh_process("services.runlog", env).start()
     yield proc
     proc.stop()
     asyncio.run(_drop_schema(isolation.env["DATABASE_URL"], schema))

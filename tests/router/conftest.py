@@ -17,13 +17,6 @@ from services.router.provider import Provider
 from services.router.providers import build_providers
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOT_CONFTEST = str(ROOT / "tests" / "conftest.py")
-
-
-@pytest.fixture(scope="module")
-def mesh_process(pytestconfig: pytest.Config) -> type:
-    """The root conftest's MeshProcess (conftest modules are not importable by name)."""
-    return pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess
 
 
 @pytest.fixture(scope="module")

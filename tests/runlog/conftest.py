@@ -28,12 +28,6 @@ AGENTS_MODULE = "mesh_agents"
 
 
 @pytest.fixture(scope="module")
-def mesh_process(pytestconfig: pytest.Config) -> type:
-    """The root conftest's MeshProcess (conftest modules are not importable by name)."""
-    return pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess
-
-
-@pytest.fixture(scope="module")
 def runlog(isolation, mesh_process) -> Iterator[Any]:
     """A runlog service process shared by the tests of one module (start-up costs about a second)."""
     proc = mesh_process("services.runlog", isolation.env).start()

@@ -2,7 +2,6 @@
 
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -10,16 +9,9 @@ import pytest
 
 from services.common.config import Settings
 
-ROOT_CONFTEST = str(Path(__file__).resolve().parents[1] / "conftest.py")
 AGENTS_MODULE = "tests.turns.turn_agents"
 # Short enough for quick tests, long enough for a loaded 2-core machine.
 TURN_SETTINGS = {"tool_timeout_s": 4.0, "tool_claim_idle_s": 1.0, "tool_max_deliveries": 2, "turn_timeout_s": 60.0}
-
-
-@pytest.fixture(scope="module")
-def mesh_process(pytestconfig: pytest.Config) -> type:
-    """The root conftest's MeshProcess (conftest modules are not importable by name)."""
-    return pytestconfig.pluginmanager.get_plugin(ROOT_CONFTEST).MeshProcess
 
 
 @pytest.fixture(scope="module")
