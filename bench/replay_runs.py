@@ -24,11 +24,11 @@ from pathlib import Path
 import asyncpg
 import grpc
 
-from agentmesh.v1 import common_pb2, runlog_pb2, runlog_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+from agentmesh.v1 import runlog_pb2, runlog_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 from cli.health import health_status
 from cli.replay import Code, replay
+from cli.turns import run_turn
 from services.common.config import Settings
-from services.common.errors import MeshError
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS = ("openai", "anthropic", "gemini", "xai")
@@ -98,11 +98,7 @@ async def record(scheduler_addr: str, runs: int, concurrency: int) -> list[sched
         request.input_json = json.dumps(f"{directive}\n{text}".strip())
         request.model = MODELS[index % len(MODELS)] if pinned else ""
         async with limit:
-            try:
-                return await stub.RunTurn(request)
-            except grpc.aio.AioRpcError as exc:
-                error = common_pb2.ErrorDetail(kind=MeshError.from_rpc_error(exc).kind, message=exc.details() or "")
-                return scheduler_pb2.RunTurnReply(run_id=request.run_id, status="failed", error=error)
+            return await run_turn(stub, request)
 
     async with grpc.aio.insecure_channel(scheduler_addr) as channel:
         stub = scheduler_pb2_grpc.SchedulerStub(channel)

@@ -28,8 +28,9 @@ import grpc
 
 from agentmesh.v1 import runlog_pb2, runlog_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 from cli.table import format_table
+from cli.turns import run_turn
 from services.common.config import load_settings
-from services.common.errors import MeshError, StartupError
+from services.common.errors import StartupError
 
 SCHEMA_ERRORS = ("schema_invalid",)
 
@@ -95,12 +96,9 @@ async def run_case(
     outcome = Outcome(request.model, case, request.run_id)
     async with limit:
         started = asyncio.get_running_loop().time()
-        try:
-            reply = await scheduler.RunTurn(request)
-            outcome.status = reply.status
-            outcome.output = json.loads(reply.output_json) if reply.output_json else {}
-        except grpc.aio.AioRpcError as exc:
-            outcome.error_kind = MeshError.from_rpc_error(exc).kind
+        reply = await run_turn(scheduler, request)
+        outcome.status, outcome.error_kind = reply.status, reply.error.kind
+        outcome.output = json.loads(reply.output_json) if reply.output_json else {}
         outcome.latency_ms = (asyncio.get_running_loop().time() - started) * 1000
     try:
         run = await runlog.GetRun(runlog_pb2.GetRunRequest(run_id=request.run_id))

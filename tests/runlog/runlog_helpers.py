@@ -9,8 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 
-from agentmesh.v1 import common_pb2, runlog_pb2, runlog_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
-from services.common.errors import MeshError
+from agentmesh.v1 import runlog_pb2, runlog_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+from cli.turns import run_turn
 
 
 def new_run_id() -> str:
@@ -82,11 +82,7 @@ async def run_turns(
         request = scheduler_pb2.RunTurnRequest(agent=agent, customer=customer, input_json=text, model=model)
         request.run_id = new_run_id()
         async with limit:
-            try:
-                return await stub.RunTurn(request)
-            except grpc.aio.AioRpcError as exc:
-                error = common_pb2.ErrorDetail(kind=MeshError.from_rpc_error(exc).kind, message=exc.details() or "")
-                return scheduler_pb2.RunTurnReply(run_id=request.run_id, status="failed", error=error)
+            return await run_turn(stub, request)
 
     async with grpc.aio.insecure_channel(scheduler_addr) as channel:
         stub = scheduler_pb2_grpc.SchedulerStub(channel)
