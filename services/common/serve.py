@@ -64,9 +64,8 @@ async def _serve(name: str, setup: ServiceSetup, settings: Settings, own_addr: s
             await health.set(service, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"addr": addr, "services": service_names})
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         await stop.wait()
         log.info("draining", extra={"grace_s": settings.shutdown_grace_s})
         await health.enter_graceful_shutdown()

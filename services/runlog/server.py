@@ -28,6 +28,7 @@ async def setup(server: grpc.aio.Server, settings: Settings) -> AsyncIterator[li
         await listener.add_listener(service.channel, service.committed)
         runlog_pb2_grpc.add_RunLogServicer_to_server(service, server)
         yield [runlog_pb2.DESCRIPTOR.services_by_name["RunLog"].full_name]
+        await listener.remove_listener(service.channel, service.committed)  # a pooled connection goes back clean
 
 
 def run() -> None:
