@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,23 +76,33 @@ async def all_healthy(env: dict[str, str]) -> bool:
     return gateway.status_code == 200 and all(listening(env[f"AGENTMESH_{p.upper()}_SIM_ADDR"]) for p in PROVIDERS)
 
 
-def wait_until_up(proc: subprocess.Popen[str], env: dict[str, str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            _, err = proc.communicate()
-            raise AssertionError(f"agentmesh up exited {proc.returncode}: {err}")
-        if asyncio.run(all_healthy(env)):
-            return
-        time.sleep(0.2)  # polling a readiness condition with a deadline
-    proc.kill()
-    raise TimeoutError("the mesh did not become healthy")
+def wait_until_up(proc: subprocess.Popen[str], env: dict[str, str], timeout: float = 120) -> list[str]:
+    """Until `agentmesh up` itself says it is up (its own readiness is what is under test); returns what it
+    printed so far. Every service must then answer its health check."""
+    printed: list[str] = []
+
+    def read_announcement() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            printed.append(line)
+            if line.startswith("Ctrl-C to stop"):
+                return
+
+    reader = threading.Thread(target=read_announcement, daemon=True)
+    reader.start()
+    reader.join(timeout)  # ends at the announcement, or at EOF when up exits early
+    if not printed or not printed[-1].startswith("Ctrl-C to stop"):
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"agentmesh up did not announce itself: {''.join(printed)}{err}")
+    assert asyncio.run(all_healthy(env)), "up announced itself before every service was SERVING"
+    return printed
 
 
-def stop_up(proc: subprocess.Popen[str], sig: int) -> tuple[int, str, str]:
+def stop_up(proc: subprocess.Popen[str], sig: int, printed: list[str]) -> tuple[int, str, str]:
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    return proc.returncode, out, err
+    return proc.returncode, "".join(printed) + out, err
 
 
 def test_up_serves_every_service_runs_a_turn_through_the_gateway_and_stops_all_with_exit_0_on_sigterm(
@@ -100,7 +110,7 @@ def test_up_serves_every_service_runs_a_turn_through_the_gateway_and_stops_all_w
 ) -> None:
     env = mesh_env(isolation)
     proc = start_up(env, data_dir)
-    wait_until_up(proc, env)
+    printed = wait_until_up(proc, env)
     key = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "foundation-up"], env=env, cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     turns = f"http://{env['AGENTMESH_GATEWAY_ADDR']}/v1/agents/{{agent}}/turns"
@@ -109,7 +119,7 @@ def test_up_serves_every_service_runs_a_turn_through_the_gateway_and_stops_all_w
     assert unknown.status_code == 404 and unknown.json()["error"]["kind"] == "not_found"
     turn = httpx.post(turns.format(agent="lead_agent"), json=lead, headers={"X-API-Key": key}, timeout=120)
     assert turn.status_code == 200 and turn.json()["status"] == "succeeded", turn.text
-    code, out, err = stop_up(proc, signal.SIGTERM)
+    code, out, err = stop_up(proc, signal.SIGTERM, printed)
     assert code == 0, err
     addrs = [v for k, v in env.items() if k.startswith("AGENTMESH_") and k.endswith("_ADDR")]
     for addr in addrs:
@@ -127,7 +137,7 @@ def test_up_starts_private_postgres_and_redis_where_none_listens_and_stops_them_
     env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{pg_port}/agentmesh"
     env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     proc = start_up(env, data_dir)
-    wait_until_up(proc, env)
+    printed = wait_until_up(proc, env)
 
     async def stores_answer() -> None:
         conn = await asyncpg.connect(env["DATABASE_URL"])
@@ -139,7 +149,7 @@ def test_up_starts_private_postgres_and_redis_where_none_listens_and_stops_them_
         await client.aclose()
 
     asyncio.run(stores_answer())
-    code, out, err = stop_up(proc, signal.SIGINT)
+    code, out, err = stop_up(proc, signal.SIGINT, printed)
     assert code == 0, err
     assert f"127.0.0.1:{pg_port}" in out and "private" in out
     assert not listening(f"127.0.0.1:{pg_port}") and not listening(f"127.0.0.1:{redis_port}")
